@@ -1,0 +1,3 @@
+from kvstore.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,22 @@
+"""What every service needs from the member: passed down, never global."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kvstore.api.edge import Identity
+from kvstore.config import ServerConfig
+from kvstore.lease.lessor import Lessor
+from kvstore.raft.proposer import Proposer
+from kvstore.storage.store import MvccStore
+from kvstore.watch.hub import WatchHub
+
+
+@dataclass(frozen=True)
+class Member:
+    config: ServerConfig
+    identity: Identity
+    store: MvccStore
+    proposer: Proposer
+    hub: WatchHub
+    lessor: Lessor

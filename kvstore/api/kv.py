@@ -1,0 +1,86 @@
+"""etcdserverpb.KV: Range, Put, DeleteRange, Txn, Compact."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from kvstore.api import validate
+from kvstore.api.context import Member
+from kvstore.api.edge import unary
+from kvstore.errors import NoSpaceError
+from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
+from kvstore.storage.ranges import execute_range
+
+Ctx = grpc.aio.ServicerContext
+
+
+class KVService(rpc_pb2_grpc.KVServicer):
+    def __init__(self, member: Member) -> None:
+        self._m = member
+
+    async def _propose(self, cmd: command_pb2.Command) -> object:
+        validate.check_size(cmd.ByteSize(), self._m.config.max_request_bytes)
+        if self._m.store.nospace_alarm and cmd.WhichOneof("op") in ("put", "txn"):
+            raise NoSpaceError()
+        return await self._m.proposer.propose(cmd)
+
+    def _stamp(self, resp: object) -> None:
+        self._m.identity.stamp(resp.header, self._m.proposer.status().term)  # type: ignore[attr-defined]
+
+    @unary
+    async def Range(self, request: rpc_pb2.RangeRequest, context: Ctx) -> rpc_pb2.RangeResponse:
+        validate.check_range(request)
+        if not request.serializable:
+            await self._m.proposer.read_barrier()
+        if request.range_end:
+            resp = await asyncio.to_thread(self._range, request)
+        else:
+            resp = self._range(request)
+        self._stamp(resp)
+        return resp
+
+    def _range(self, request: rpc_pb2.RangeRequest) -> rpc_pb2.RangeResponse:
+        with self._m.store.read() as view:
+            return execute_range(view, request)
+
+    @unary
+    async def Put(self, request: rpc_pb2.PutRequest, context: Ctx) -> rpc_pb2.PutResponse:
+        validate.check_put(request)
+        resp = await self._propose(command_pb2.Command(put=request))
+        assert isinstance(resp, rpc_pb2.PutResponse)
+        self._stamp(resp)
+        return resp
+
+    @unary
+    async def DeleteRange(
+        self, request: rpc_pb2.DeleteRangeRequest, context: Ctx
+    ) -> rpc_pb2.DeleteRangeResponse:
+        validate.check_delete(request)
+        resp = await self._propose(command_pb2.Command(delete_range=request))
+        assert isinstance(resp, rpc_pb2.DeleteRangeResponse)
+        self._stamp(resp)
+        return resp
+
+    @unary
+    async def Txn(self, request: rpc_pb2.TxnRequest, context: Ctx) -> rpc_pb2.TxnResponse:
+        validate.check_txn(request)
+        # Read-only txns go through the log too: their compares and reads are
+        # then linearizable, and they leave the revision unchanged.
+        resp = await self._propose(command_pb2.Command(txn=request))
+        assert isinstance(resp, rpc_pb2.TxnResponse)
+        self._stamp(resp)
+        return resp
+
+    @unary
+    async def Compact(
+        self, request: rpc_pb2.CompactionRequest, context: Ctx
+    ) -> rpc_pb2.CompactionResponse:
+        resp = await self._propose(command_pb2.Command(compaction=request))
+        assert isinstance(resp, rpc_pb2.CompactionResponse)
+        if request.physical:
+            await asyncio.to_thread(self._m.store.wait_compacted, request.revision)
+        self._stamp(resp)
+        return resp
+

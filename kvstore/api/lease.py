@@ -1,0 +1,97 @@
+"""etcdserverpb.Lease: grant, revoke, keep-alive, time-to-live, list."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+
+import grpc
+
+from kvstore.api import validate
+from kvstore.api.context import Member
+from kvstore.api.edge import unary
+from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
+
+Ctx = grpc.aio.ServicerContext
+MAX_ID = (1 << 63) - 1
+
+
+class LeaseService(rpc_pb2_grpc.LeaseServicer):
+    def __init__(self, member: Member) -> None:
+        self._m = member
+
+    def _header(self) -> rpc_pb2.ResponseHeader:
+        return self._m.identity.header(self._m.store.revision, self._m.proposer.status().term)
+
+    @unary
+    async def LeaseGrant(
+        self, request: rpc_pb2.LeaseGrantRequest, context: Ctx
+    ) -> rpc_pb2.LeaseGrantResponse:
+        validate.check_lease_grant(request)
+        req = rpc_pb2.LeaseGrantRequest()
+        req.CopyFrom(request)
+        if req.ID == 0:
+            # Chosen here, before proposing, so that apply stays deterministic.
+            req.ID = self._fresh_id()
+        resp = await self._m.proposer.propose(command_pb2.Command(lease_grant=req))
+        assert isinstance(resp, rpc_pb2.LeaseGrantResponse)
+        self._m.identity.stamp(resp.header, self._m.proposer.status().term)
+        return resp
+
+    def _fresh_id(self) -> int:
+        while True:
+            candidate = secrets.randbelow(MAX_ID) + 1
+            if self._m.lessor.remaining(candidate) is None:
+                return candidate
+
+    @unary
+    async def LeaseRevoke(
+        self, request: rpc_pb2.LeaseRevokeRequest, context: Ctx
+    ) -> rpc_pb2.LeaseRevokeResponse:
+        resp = await self._m.proposer.propose(command_pb2.Command(lease_revoke=request))
+        assert isinstance(resp, rpc_pb2.LeaseRevokeResponse)
+        self._m.identity.stamp(resp.header, self._m.proposer.status().term)
+        return resp
+
+    async def LeaseKeepAlive(  # type: ignore[override]
+        self,
+        request_iterator: AsyncIterator[rpc_pb2.LeaseKeepAliveRequest],
+        context: Ctx,
+    ) -> AsyncIterator[rpc_pb2.LeaseKeepAliveResponse]:
+        async for req in request_iterator:
+            ttl = self._m.lessor.keep_alive(req.ID)
+            yield rpc_pb2.LeaseKeepAliveResponse(header=self._header(), ID=req.ID, TTL=ttl)
+
+    @unary
+    async def LeaseTimeToLive(
+        self, request: rpc_pb2.LeaseTimeToLiveRequest, context: Ctx
+    ) -> rpc_pb2.LeaseTimeToLiveResponse:
+        await self._m.proposer.read_barrier()
+        found = self._m.lessor.remaining(request.ID)
+        resp = rpc_pb2.LeaseTimeToLiveResponse(header=self._header(), ID=request.ID)
+        if found is None:
+            resp.TTL = -1
+            return resp
+        resp.TTL, resp.grantedTTL = found
+        if request.keys:
+            resp.keys.extend(await asyncio.to_thread(self._keys, request.ID))
+        return resp
+
+    def _keys(self, lease_id: int) -> list[bytes]:
+        with self._m.store.read() as view:
+            return view.lease_keys(lease_id)
+
+    @unary
+    async def LeaseLeases(
+        self, request: rpc_pb2.LeaseLeasesRequest, context: Ctx
+    ) -> rpc_pb2.LeaseLeasesResponse:
+        await self._m.proposer.read_barrier()
+        leases = await asyncio.to_thread(self._leases)
+        return rpc_pb2.LeaseLeasesResponse(
+            header=self._header(), leases=[rpc_pb2.LeaseStatus(ID=i) for i, _ in leases]
+        )
+
+    def _leases(self) -> list[tuple[int, int]]:
+        with self._m.store.read() as view:
+            return view.leases()

@@ -1,0 +1,192 @@
+"""etcdserverpb.Watch: one bidirectional stream carrying many watches.
+
+Per stream: a receive task (creates, cancels, progress requests), a bounded
+send queue (the hub offers to it without waiting; a full queue moves the
+watcher back to catch-up), and the handler itself, which writes the queue out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+
+from kvstore.api import validate
+from kvstore.api.context import Member
+from kvstore.errors import KvError
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from kvstore.storage.keys import KeyRange
+from kvstore.watch.watcher import Watcher
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_WATCH_ID = -1  # etcd 3.4 answers a progress request on no particular watch
+
+
+class WatchStream:
+    """One client stream: implements the hub's ``Sink``."""
+
+    def __init__(self, member: Member) -> None:
+        self._m = member
+        self._queue: asyncio.Queue[rpc_pb2.WatchResponse | None] = asyncio.Queue(
+            member.config.watch.send_queue_size
+        )
+        self._watchers: dict[int, Watcher] = {}
+        self._next_id = 0
+        self._progress_pending = False
+
+    # ---- Sink -----------------------------------------------------------------
+
+    def offer(self, response: rpc_pb2.WatchResponse) -> bool:
+        try:
+            self._queue.put_nowait(response)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    async def send(self, response: rpc_pb2.WatchResponse) -> None:
+        await self._queue.put(response)
+
+    def watcher_synced(self, watcher: Watcher) -> None:
+        if self._progress_pending and self._all_synced():
+            self._progress_pending = False
+            self._send_progress()
+
+    # ---- requests -------------------------------------------------------------
+
+    async def receive(self, requests: AsyncIterator[rpc_pb2.WatchRequest]) -> None:
+        try:
+            async for req in requests:
+                kind = req.WhichOneof("request_union")
+                if kind == "create_request":
+                    await self._create(req.create_request)
+                elif kind == "cancel_request":
+                    await self._cancel(req.cancel_request.watch_id)
+                elif kind == "progress_request":
+                    if self._all_synced():
+                        self._send_progress()
+                    else:
+                        self._progress_pending = True
+        finally:
+            await self._queue.put(None)
+
+    async def _create(self, req: rpc_pb2.WatchCreateRequest) -> None:
+        hub = self._m.hub
+        watch_id = req.watch_id
+        if watch_id == 0 or watch_id < 0:
+            while self._next_id in self._watchers:
+                self._next_id += 1
+            watch_id = self._next_id
+            self._next_id += 1
+        elif watch_id in self._watchers:
+            await self.send(
+                rpc_pb2.WatchResponse(
+                    header=hub.header(),
+                    watch_id=watch_id,
+                    created=True,
+                    canceled=True,
+                    cancel_reason="mvcc: duplicate watch ID provided on the WatchStream",
+                )
+            )
+            return
+        try:
+            validate.check_watch_create(req)
+        except KvError as err:
+            await self.send(
+                rpc_pb2.WatchResponse(
+                    header=hub.header(),
+                    watch_id=watch_id,
+                    created=True,
+                    canceled=True,
+                    cancel_reason=err.message,
+                )
+            )
+            return
+        start = req.start_revision if req.start_revision > 0 else hub.revision + 1
+        watcher = Watcher(
+            watch_id=watch_id,
+            kr=KeyRange.of(req.key, req.range_end),
+            sink=self,
+            next_rev=start,
+            prev_kv=req.prev_kv,
+            filters=frozenset(req.filters),
+            progress_notify=req.progress_notify,
+        )
+        self._watchers[watch_id] = watcher
+        await self.send(rpc_pb2.WatchResponse(header=hub.header(), watch_id=watch_id, created=True))
+        hub.add(watcher)
+
+    async def _cancel(self, watch_id: int) -> None:
+        watcher = self._watchers.pop(watch_id, None)
+        if watcher is None:
+            return
+        self._m.hub.remove(watcher)
+        await self.send(
+            rpc_pb2.WatchResponse(header=self._m.hub.header(), watch_id=watch_id, canceled=True)
+        )
+
+    def _all_synced(self) -> bool:
+        return all(w.synced or w.canceled for w in self._watchers.values())
+
+    def _send_progress(self) -> None:
+        resp = rpc_pb2.WatchResponse(header=self._m.hub.header(), watch_id=PROGRESS_WATCH_ID)
+        if not self.offer(resp):
+            self._progress_pending = True
+
+    async def notify_progress(self) -> None:
+        """Periodic progress for watchers that asked and saw no events lately."""
+        for watcher in list(self._watchers.values()):
+            if not watcher.progress_notify or watcher.canceled:
+                continue
+            if watcher.synced and not watcher.active:
+                await self.send(
+                    rpc_pb2.WatchResponse(header=self._m.hub.header(), watch_id=watcher.watch_id)
+                )
+            watcher.active = False
+
+    def close(self) -> None:
+        for watcher in self._watchers.values():
+            self._m.hub.remove(watcher)
+        self._watchers.clear()
+
+    async def responses(self) -> AsyncIterator[rpc_pb2.WatchResponse]:
+        while True:
+            resp = await self._queue.get()
+            if resp is None:
+                return
+            yield resp
+
+
+class WatchService(rpc_pb2_grpc.WatchServicer):
+    def __init__(self, member: Member) -> None:
+        self._m = member
+
+    async def Watch(  # type: ignore[override]
+        self,
+        request_iterator: AsyncIterator[rpc_pb2.WatchRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[rpc_pb2.WatchResponse]:
+        stream = WatchStream(self._m)
+        loop = asyncio.get_running_loop()
+        receiver = loop.create_task(stream.receive(request_iterator))
+        ticker = loop.create_task(self._tick(stream))
+        try:
+            async for resp in stream.responses():
+                self._m.identity.stamp(resp.header, self._m.proposer.status().term)
+                yield resp
+        finally:
+            stream.close()
+            for task in (receiver, ticker):
+                task.cancel()
+            for task in (receiver, ticker):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _tick(self, stream: WatchStream) -> None:
+        interval = self._m.config.watch.progress_notify_interval
+        while True:
+            await asyncio.sleep(interval)
+            await stream.notify_progress()

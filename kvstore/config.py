@@ -1,0 +1,61 @@
+"""Server settings: frozen dataclasses built once by the CLI and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_CLIENT_URL = "http://127.0.0.1:2379"
+MAX_REQUEST_BYTES = 1536 * 1024  # etcd's --max-request-bytes default (1.5 MiB)
+GRPC_OVERHEAD_BYTES = 512 * 1024  # etcd lets gRPC frames exceed requests by this much
+MAX_TXN_OPS = 128
+MAX_LEASE_TTL = 9_000_000_000
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """How the LMDB environment of one member is opened and kept."""
+
+    data_dir: Path
+    #: Starting LMDB map size; doubled on demand up to the quota.
+    initial_map_size: int = 256 * 1024 * 1024
+    #: Like etcd's --quota-backend-bytes: beyond it writes fail with NOSPACE.
+    quota_bytes: int = 8 * 1024 * 1024 * 1024
+    #: Keys handled per write transaction of the background compactor.
+    compaction_batch_keys: int = 1000
+    #: fsync on commit. Only tests of non-durable paths may turn it off.
+    sync: bool = True
+
+
+@dataclass(frozen=True)
+class LeaseConfig:
+    #: Grants below this many seconds are raised to it (etcd: 2 s by default).
+    min_ttl: int = 2
+    #: How often the leader looks for expired leases.
+    check_interval: float = 0.25
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    #: Responses buffered per stream before slow watchers fall back to catch-up.
+    send_queue_size: int = 256
+    #: Revisions read from LMDB per catch-up step.
+    catchup_batch_revisions: int = 500
+    #: Interval of progress notifications for watchers that asked for them.
+    progress_notify_interval: float = 600.0
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    name: str
+    storage: StorageConfig
+    listen_client_urls: tuple[str, ...] = (DEFAULT_CLIENT_URL,)
+    advertise_client_urls: tuple[str, ...] = (DEFAULT_CLIENT_URL,)
+    initial_advertise_peer_urls: tuple[str, ...] = ("http://127.0.0.1:2380",)
+    lease: LeaseConfig = field(default_factory=LeaseConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
+    #: A proposal waits this long before "etcdserver: request timed out".
+    request_timeout: float = 7.0
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    #: Seconds the server waits for in-flight calls on shutdown.
+    shutdown_grace: float = 2.0

@@ -1,0 +1,138 @@
+"""One exception tree for the whole server; each error knows its etcd wire form.
+
+    KvError                      (code name, etcd message)
+    ├── InvalidArgumentError     INVALID_ARGUMENT
+    │   ├── EmptyKeyError, TooManyOpsError, DuplicateKeyError, RequestTooLargeError
+    │   ├── KeyNotFoundError, ValueProvidedError, LeaseProvidedError
+    │   ├── InvalidSortOptionError, KeyTooLongError
+    ├── OutOfRangeError          OUT_OF_RANGE
+    │   ├── CompactedError, FutureRevisionError, LeaseTTLTooLargeError
+    ├── LeaseNotFoundError       NOT_FOUND
+    ├── LeaseExistsError         FAILED_PRECONDITION
+    ├── UnavailableError         UNAVAILABLE  (NoLeaderError, RequestTimeoutError)
+    ├── NoSpaceError             RESOURCE_EXHAUSTED
+    ├── UnsupportedError         UNIMPLEMENTED, names the field
+    └── MemberError              member add/remove failures
+
+The code is a ``grpc.StatusCode`` *name*, so that storage and apply stay free of
+grpc; the gRPC edge (``kvstore.api.status``) turns it into a status, once.
+"""
+
+from __future__ import annotations
+
+
+class KvError(Exception):
+    """Base of every error a client can see. ``message`` is what etcd sends."""
+
+    code: str = "UNKNOWN"
+    message: str = "kvstore: unknown error"
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.message = message
+        super().__init__(self.message)
+
+
+class InvalidArgumentError(KvError):
+    code = "INVALID_ARGUMENT"
+
+
+class EmptyKeyError(InvalidArgumentError):
+    message = "etcdserver: key is not provided"
+
+
+class TooManyOpsError(InvalidArgumentError):
+    message = "etcdserver: too many operations in txn request"
+
+
+class DuplicateKeyError(InvalidArgumentError):
+    message = "etcdserver: duplicate key given in txn request"
+
+
+class RequestTooLargeError(InvalidArgumentError):
+    message = "etcdserver: request is too large"
+
+
+class KeyNotFoundError(InvalidArgumentError):
+    message = "etcdserver: key not found"
+
+
+class ValueProvidedError(InvalidArgumentError):
+    message = "etcdserver: value is provided"
+
+
+class LeaseProvidedError(InvalidArgumentError):
+    message = "etcdserver: lease is provided"
+
+
+class InvalidSortOptionError(InvalidArgumentError):
+    message = "etcdserver: invalid sort option"
+
+
+class KeyTooLongError(InvalidArgumentError):
+    message = "kvstore: key is longer than 511 bytes (the LMDB key limit)"
+
+
+class OutOfRangeError(KvError):
+    code = "OUT_OF_RANGE"
+
+
+class CompactedError(OutOfRangeError):
+    message = "etcdserver: mvcc: required revision has been compacted"
+
+
+class FutureRevisionError(OutOfRangeError):
+    message = "etcdserver: mvcc: required revision is a future revision"
+
+
+class LeaseTTLTooLargeError(OutOfRangeError):
+    message = "etcdserver: too large lease TTL"
+
+
+class LeaseNotFoundError(KvError):
+    code = "NOT_FOUND"
+    message = "etcdserver: requested lease not found"
+
+
+class LeaseExistsError(KvError):
+    code = "FAILED_PRECONDITION"
+    message = "etcdserver: lease already exists"
+
+
+class UnavailableError(KvError):
+    code = "UNAVAILABLE"
+
+
+class NoLeaderError(UnavailableError):
+    message = "etcdserver: no leader"
+
+
+class RequestTimeoutError(UnavailableError):
+    message = "etcdserver: request timed out"
+
+
+class StoppedError(UnavailableError):
+    message = "etcdserver: server stopped"
+
+
+class NoSpaceError(KvError):
+    code = "RESOURCE_EXHAUSTED"
+    message = "etcdserver: mvcc: database space exceeded"
+
+
+class UnsupportedError(KvError):
+    """An option kvstore does not implement: never silently ignored."""
+
+    code = "UNIMPLEMENTED"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"kvstore: {field} is not supported")
+
+
+class MemberError(KvError):
+    code = "FAILED_PRECONDITION"
+
+
+class MemberNotFoundError(MemberError):
+    code = "NOT_FOUND"
+    message = "etcdserver: member not found"

@@ -1,0 +1,124 @@
+"""What Put, DeleteRange and Txn do to the store when applied.
+
+Pure functions over a ``WriteView`` inside an open revision. They raise only
+``KvError`` for conditions that depend on state (a missing lease, ignore_value
+on a missing key); the state machine turns those into error results.
+"""
+
+from __future__ import annotations
+
+from kvstore.errors import KeyNotFoundError, LeaseNotFoundError
+from kvstore.pb import kv_pb2, rpc_pb2
+from kvstore.storage.keys import KeyRange
+from kvstore.storage.ranges import execute_range
+from kvstore.storage.write import WriteView
+
+Cmp = rpc_pb2.Compare
+
+
+def apply_put(view: WriteView, req: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
+    value, lease = req.value, req.lease
+    if req.ignore_value or req.ignore_lease:
+        prev = view.get(req.key)
+        if prev is None:
+            raise KeyNotFoundError()
+        if req.ignore_value:
+            value = prev.value
+        if req.ignore_lease:
+            lease = prev.lease
+    if lease and view.lease_ttl(lease) is None:
+        raise LeaseNotFoundError()
+    prev = view.put(req.key, value, lease)
+    resp = rpc_pb2.PutResponse()
+    resp.header.revision = view.pending_revision
+    if req.prev_kv and prev is not None:
+        resp.prev_kv.CopyFrom(prev)
+    return resp
+
+
+def apply_delete(view: WriteView, req: rpc_pb2.DeleteRangeRequest) -> rpc_pb2.DeleteRangeResponse:
+    deleted = view.delete_range(KeyRange.of(req.key, req.range_end))
+    resp = rpc_pb2.DeleteRangeResponse(deleted=len(deleted))
+    resp.header.revision = view.pending_revision
+    if req.prev_kv:
+        resp.prev_kvs.extend(deleted)
+    return resp
+
+
+def apply_txn(view: WriteView, req: rpc_pb2.TxnRequest) -> rpc_pb2.TxnResponse:
+    """Evaluate the compares, check the chosen branch, then run it in order."""
+    succeeded = all(_compare(view, c) for c in req.compare)
+    ops = req.success if succeeded else req.failure
+    _precheck(view, ops)
+    resp = rpc_pb2.TxnResponse(succeeded=succeeded)
+    for op in ops:
+        resp.responses.append(_run_op(view, op))
+    resp.header.revision = view.pending_revision
+    return resp
+
+
+def _run_op(view: WriteView, op: rpc_pb2.RequestOp) -> rpc_pb2.ResponseOp:
+    kind = op.WhichOneof("request")
+    if kind == "request_range":
+        return rpc_pb2.ResponseOp(response_range=execute_range(view, op.request_range))
+    if kind == "request_put":
+        return rpc_pb2.ResponseOp(response_put=apply_put(view, op.request_put))
+    if kind == "request_delete_range":
+        return rpc_pb2.ResponseOp(
+            response_delete_range=apply_delete(view, op.request_delete_range)
+        )
+    if kind == "request_txn":
+        return rpc_pb2.ResponseOp(response_txn=apply_txn(view, op.request_txn))
+    return rpc_pb2.ResponseOp()
+
+
+def _precheck(view: WriteView, ops: list[rpc_pb2.RequestOp]) -> None:
+    """Fail the whole txn before any write, as etcd does (leases, ignore_*)."""
+    for op in ops:
+        kind = op.WhichOneof("request")
+        if kind == "request_put":
+            put = op.request_put
+            if put.lease and view.lease_ttl(put.lease) is None:
+                raise LeaseNotFoundError()
+            if (put.ignore_value or put.ignore_lease) and view.get(put.key) is None:
+                raise KeyNotFoundError()
+        elif kind == "request_range":
+            execute_range(view, op.request_range)  # raises on a bad revision
+        elif kind == "request_txn":
+            inner = op.request_txn
+            ok = all(_compare(view, c) for c in inner.compare)
+            _precheck(view, inner.success if ok else inner.failure)
+
+
+def _compare(view: WriteView, cmp: rpc_pb2.Compare) -> bool:
+    kvs = list(view.iter_range(KeyRange.of(cmp.key, cmp.range_end)))
+    if not kvs:
+        if cmp.target == Cmp.VALUE:
+            return False  # a missing key has no value to compare
+        return _compare_kv(cmp, kv_pb2.KeyValue())
+    return all(_compare_kv(cmp, kv) for kv in kvs)
+
+
+def _compare_kv(cmp: rpc_pb2.Compare, kv: kv_pb2.KeyValue) -> bool:
+    target = cmp.target
+    ours: int | bytes
+    theirs: int | bytes
+    if target == Cmp.VALUE:
+        ours, theirs = kv.value, cmp.value
+    elif target == Cmp.VERSION:
+        ours, theirs = kv.version, cmp.version
+    elif target == Cmp.CREATE:
+        ours, theirs = kv.create_revision, cmp.create_revision
+    elif target == Cmp.MOD:
+        ours, theirs = kv.mod_revision, cmp.mod_revision
+    else:
+        ours, theirs = kv.lease, cmp.lease
+    order = (ours > theirs) - (ours < theirs)  # type: ignore[operator]
+    result = cmp.result
+    if result == Cmp.EQUAL:
+        return order == 0
+    if result == Cmp.GREATER:
+        return order > 0
+    if result == Cmp.LESS:
+        return order < 0
+    return order != 0

@@ -1,0 +1,186 @@
+"""The LMDB environment of one member: named databases, map growth, copies.
+
+Databases (DESIGN §5):
+
+- ``kv``         16-byte revision -> record (1 flag byte + serialized mvccpb.KeyValue)
+- ``index``      user key -> its revisions (dupsort, ascending)
+- ``current``    user key -> latest live KeyValue (absent once deleted)
+- ``lease``      8-byte lease id -> granted TTL
+- ``lease_keys`` 8-byte lease id -> attached user keys (dupsort)
+- ``meta``       name -> value: revision, compacted revision, applied index/term, ...
+
+This module knows LMDB and nothing of etcd.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from kvstore.config import StorageConfig
+from kvstore.errors import NoSpaceError
+
+logger = logging.getLogger(__name__)
+
+MAX_KEY_BYTES = 511  # LMDB's compile-time key limit (also for dupsort values)
+
+Txn = Any  # lmdb.Transaction (the lmdb package ships no type stubs)
+
+
+class Backend:
+    """Owns the LMDB environment; hands out read and write transactions."""
+
+    def __init__(self, config: StorageConfig) -> None:
+        self._config = config
+        self.path = Path(config.data_dir) / "member" / "lmdb"
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
+        self._gate = SharedGate()
+        self._open_all(config.initial_map_size)
+
+    def _open_all(self, map_size: int) -> None:
+        self.env = self._open(map_size)
+        self.kv = self.env.open_db(b"kv")
+        self.index = self.env.open_db(b"index", dupsort=True)
+        self.current = self.env.open_db(b"current")
+        self.lease = self.env.open_db(b"lease")
+        self.lease_keys = self.env.open_db(b"lease_keys", dupsort=True)
+        self.meta = self.env.open_db(b"meta")
+
+    def _open(self, map_size: int) -> Any:
+        existing = self.path / "data.mdb"
+        if existing.exists():
+            map_size = max(map_size, existing.stat().st_size)
+        return lmdb.open(
+            str(self.path),
+            map_size=map_size,
+            max_dbs=8,
+            sync=self._config.sync,
+            metasync=self._config.sync,
+            readahead=False,
+            max_readers=512,
+            lock=True,
+        )
+
+    def close(self) -> None:
+        self.env.close()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Txn]:
+        with self._gate.shared(), self.env.begin(write=False, buffers=False) as txn:
+            yield txn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Txn]:
+        """A write transaction; commits (and fsyncs) on success, aborts on error.
+
+        A full map is grown and reported as ``MapFullRetry`` so the caller can
+        redo the same work in a fresh transaction; past the quota it is NOSPACE.
+        """
+        with self._write_lock, self._gate.shared():
+            txn = self.env.begin(write=True)
+            try:
+                yield txn
+                txn.commit()
+            except lmdb.MapFullError as exc:
+                txn.abort()
+                self._grow()
+                raise MapFullRetry() from exc
+            except BaseException:
+                txn.abort()
+                raise
+
+    def _grow(self) -> None:
+        current = int(self.env.info()["map_size"])
+        if current >= self._config.quota_bytes:
+            raise NoSpaceError()
+        new = min(current * 2, self._config.quota_bytes)
+        logger.info("growing LMDB map map_size=%d new_map_size=%d", current, new)
+        self.env.set_mapsize(new)
+
+    def file_size(self) -> int:
+        try:
+            return (self.path / "data.mdb").stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def size_in_use(self) -> int:
+        info = self.env.info()
+        stat = self.env.stat()
+        return (int(info["last_pgno"]) + 1) * int(stat["psize"])
+
+    def copy_to_fd(self, fd: int, compact: bool = True) -> None:
+        """Write a consistent copy of the whole environment to ``fd``."""
+        with self._gate.shared():
+            self.env.copyfd(fd, compact=compact)
+
+    def defragment(self) -> None:
+        """Rewrite the file without free pages: compact copy, swap, reopen.
+
+        Runs with every reader and writer shut out, so no transaction can see
+        the environment while it is replaced.
+        """
+        with self._write_lock, self._gate.exclusive():
+            target = self.path / "data.mdb.defrag"
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                self.env.copyfd(fd, compact=True)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            map_size = int(self.env.info()["map_size"])
+            before = self.file_size()
+            self.env.close()
+            os.replace(target, self.path / "data.mdb")
+            self._open_all(map_size)
+            logger.info("defragmented bytes_before=%d bytes_after=%d", before, self.file_size())
+
+
+class MapFullRetry(Exception):
+    """The map was grown; redo the aborted write transaction."""
+
+
+class SharedGate:
+    """Many holders at once, or one exclusive holder (defragment)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._exclusive = False
+        self._waiting = 0
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._exclusive or self._waiting:
+                self._cond.wait()
+            self._shared += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._shared -= 1
+                if self._shared == 0:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._exclusive or self._shared:
+                self._cond.wait()
+            self._waiting -= 1
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()

@@ -1,0 +1,73 @@
+"""``MvccStore``: the storage layer's face — read views, write batches, compaction."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from kvstore.config import StorageConfig
+from kvstore.storage.backend import Backend
+from kvstore.storage.compaction import Compactor
+from kvstore.storage.view import ReadView
+from kvstore.storage.write import WriteView
+
+
+class MvccStore:
+    """Synchronous MVCC over LMDB. Thread-safe: one writer at a time, many readers."""
+
+    def __init__(self, config: StorageConfig) -> None:
+        self.backend = Backend(config)
+        self._compactor = Compactor(self.backend, config.compaction_batch_keys)
+        with self.read() as view:
+            self._revision = view.revision
+            self._compacted = view.compacted
+            self._nospace = view.nospace_alarm
+            pending, done = view.compacted, view.compact_done
+
+        self._compactor_pending = (pending, done)
+
+    def start(self) -> None:
+        self._compactor.start(*self._compactor_pending)
+
+    def close(self) -> None:
+        self._compactor.close()
+        self.backend.close()
+
+    @property
+    def revision(self) -> int:
+        """The latest committed revision (cached; no transaction needed)."""
+        return self._revision
+
+    @property
+    def compacted(self) -> int:
+        return self._compacted
+
+    @property
+    def nospace_alarm(self) -> bool:
+        return self._nospace
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[ReadView]:
+        with self.backend.read() as txn:
+            yield ReadView(self.backend, txn)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[WriteView]:
+        """One write transaction; committed (fsynced) when the block ends.
+
+        May raise ``MapFullRetry`` (the map was grown: redo the whole batch).
+        """
+        with self.backend.write() as txn:
+            view = WriteView(self.backend, txn)
+            yield view
+            revision, compacted = view.revision, view.compacted
+            nospace = view.nospace_alarm
+        self._revision = revision
+        self._nospace = nospace
+        if compacted > self._compacted:
+            self._compacted = compacted
+            self._compactor.schedule(compacted)
+
+    def wait_compacted(self, revision: int, timeout: float | None = None) -> bool:
+        """Block until old revisions up to ``revision`` are physically gone."""
+        return self._compactor.wait_done(revision, timeout)

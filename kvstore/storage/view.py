@@ -1,0 +1,230 @@
+"""Reading MVCC state inside one LMDB transaction (a consistent snapshot).
+
+Contract: ranges are half-open (see ``keys``); a read at revision R sees, for
+each key, its newest revision <= R unless that is a tombstone; revisions below
+the compacted revision are gone (callers check ``compacted`` first).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+
+from kvstore.pb import kv_pb2
+from kvstore.storage import records
+from kvstore.storage.backend import Backend, Txn
+from kvstore.storage.keys import KeyRange, decode_revision, encode_revision
+
+
+class ReadView:
+    """MVCC reads over one LMDB transaction. Cheap to create; do not share."""
+
+    def __init__(self, backend: Backend, txn: Txn) -> None:
+        self._b = backend
+        self._txn = txn
+
+    @property
+    def txn(self) -> Txn:
+        """The underlying LMDB transaction (for nesting a child transaction)."""
+        return self._txn
+
+    # ---- metadata ---------------------------------------------------------
+
+    def _meta(self, name: bytes, default: int = 0) -> int:
+        return records.decode_int(self._txn.get(name, db=self._b.meta), default)
+
+    @property
+    def revision(self) -> int:
+        """The store revision: 1 for a fresh store."""
+        return self._meta(records.META_REVISION, 1)
+
+    @property
+    def head(self) -> int:
+        """The revision whose state the ``current`` database holds."""
+        return self.revision
+
+    @property
+    def compacted(self) -> int:
+        return self._meta(records.META_COMPACTED, 0)
+
+    @property
+    def compact_done(self) -> int:
+        return self._meta(records.META_COMPACT_DONE, 0)
+
+    @property
+    def applied(self) -> tuple[int, int]:
+        """(raft index, raft term) of the last applied entry."""
+        return self._meta(records.META_APPLIED_INDEX), self._meta(records.META_APPLIED_TERM)
+
+    @property
+    def nospace_alarm(self) -> bool:
+        return self._meta(records.META_ALARM_NOSPACE) != 0
+
+    # ---- keys -------------------------------------------------------------
+
+    def get(self, key: bytes, rev: int | None = None) -> kv_pb2.KeyValue | None:
+        """The key at ``rev`` (default: latest), or None if absent then."""
+        if rev is None or rev >= self.head:
+            raw = self._txn.get(key, db=self._b.current)
+            if raw is None:
+                return None
+            kv = kv_pb2.KeyValue()
+            kv.ParseFromString(raw)
+            return kv
+        cur = self._txn.cursor(db=self._b.index)
+        return self._kv_at(cur, key, rev)
+
+    def iter_range(self, kr: KeyRange, rev: int | None = None) -> Iterator[kv_pb2.KeyValue]:
+        """Live keys of ``kr`` at ``rev`` (default: latest), ascending by key."""
+        if kr.is_empty():
+            return
+        if kr.single:
+            kv = self.get(kr.start, rev)
+            if kv is not None:
+                yield kv
+            return
+        if rev is None or rev >= self.head:
+            cur = self._txn.cursor(db=self._b.current)
+            if not (cur.set_range(kr.start) if kr.start else cur.first()):
+                return
+            for key, raw in cur:
+                if kr.beyond(key):
+                    return
+                kv = kv_pb2.KeyValue()
+                kv.ParseFromString(raw)
+                yield kv
+            return
+        keys = self._txn.cursor(db=self._b.index)
+        revs = self._txn.cursor(db=self._b.index)
+        found = keys.set_range(kr.start) if kr.start else keys.first()
+        while found:
+            key = keys.key()
+            if kr.beyond(key):
+                return
+            kv = self._kv_at(revs, key, rev)
+            if kv is not None:
+                yield kv
+            found = keys.next_nodup()
+
+    def count_range(self, kr: KeyRange, rev: int | None = None) -> int:
+        if rev is None or rev >= self.head:
+            if kr.is_empty():
+                return 0
+            if kr.single:
+                return 1 if self._txn.get(kr.start, db=self._b.current) is not None else 0
+            cur = self._txn.cursor(db=self._b.current)
+            n = 0
+            if cur.set_range(kr.start) if kr.start else cur.first():
+                for key in cur.iternext(keys=True, values=False):
+                    if kr.beyond(key):
+                        break
+                    n += 1
+            return n
+        return sum(1 for _ in self.iter_range(kr, rev))
+
+    def _rev_at(self, cur: Txn, key: bytes, rev: int) -> bytes | None:
+        """The newest revision (encoded) of ``key`` that is <= ``rev``."""
+        if not cur.set_key(key):
+            return None
+        if cur.set_range_dup(key, encode_revision(rev + 1)):
+            return bytes(cur.value()) if cur.prev_dup() else None
+        cur.set_key(key)
+        cur.last_dup()
+        return bytes(cur.value())
+
+    def _kv_at(self, cur: Txn, key: bytes, rev: int) -> kv_pb2.KeyValue | None:
+        found = self._rev_at(cur, key, rev)
+        if found is None:
+            return None
+        raw = self._txn.get(found, db=self._b.kv)
+        if raw is None:  # compacted away
+            return None
+        is_put, kv = records.decode(raw)
+        return kv if is_put else None
+
+    # ---- history ----------------------------------------------------------
+
+    def events(
+        self,
+        first: int,
+        last: int,
+        kr: KeyRange | None = None,
+        prev_kv: bool = False,
+    ) -> list[tuple[int, list[kv_pb2.Event]]]:
+        """Events of revisions ``first..last`` (inclusive), grouped by revision."""
+        out: list[tuple[int, list[kv_pb2.Event]]] = []
+        cur = self._txn.cursor(db=self._b.kv)
+        prev_cur = self._txn.cursor(db=self._b.index) if prev_kv else None
+        if not cur.set_range(encode_revision(first)):
+            return out
+        for raw_rev, record in cur:
+            main, sub = decode_revision(raw_rev)
+            if main > last:
+                break
+            is_put, kv = records.decode(record)
+            if kr is not None and not kr.contains(kv.key):
+                continue
+            event = kv_pb2.Event(
+                type=kv_pb2.Event.PUT if is_put else kv_pb2.Event.DELETE, kv=kv
+            )
+            if prev_cur is not None:
+                before = self._previous(prev_cur, kv.key, raw_rev)
+                if before is not None:
+                    event.prev_kv.CopyFrom(before)
+            if out and out[-1][0] == main:
+                out[-1][1].append(event)
+            else:
+                out.append((main, [event]))
+        return out
+
+    def _previous(self, cur: Txn, key: bytes, raw_rev: bytes) -> kv_pb2.KeyValue | None:
+        """The key's live value just before the write at ``raw_rev``."""
+        if not cur.set_key_dup(key, raw_rev) or not cur.prev_dup():
+            return None
+        raw = self._txn.get(cur.value(), db=self._b.kv)
+        if raw is None:
+            return None
+        is_put, kv = records.decode(raw)
+        return kv if is_put else None
+
+    # ---- leases -----------------------------------------------------------
+
+    def lease_ttl(self, lease_id: int) -> int | None:
+        raw = self._txn.get(records.encode_lease_id(lease_id), db=self._b.lease)
+        return None if raw is None else records.decode_int(raw)
+
+    def leases(self) -> list[tuple[int, int]]:
+        """Every lease as (id, granted TTL)."""
+        cur = self._txn.cursor(db=self._b.lease)
+        return [(records.decode_lease_id(k), records.decode_int(v)) for k, v in cur]
+
+    def lease_keys(self, lease_id: int) -> list[bytes]:
+        cur = self._txn.cursor(db=self._b.lease_keys)
+        if not cur.set_key(records.encode_lease_id(lease_id)):
+            return []
+        return [bytes(v) for v in cur.iternext_dup()]
+
+    # ---- integrity ----------------------------------------------------------
+
+    def hash_kv(self, rev: int) -> int:
+        """CRC-32 over every retained record with main revision <= ``rev``.
+
+        Superseded records below the compacted revision count as gone whether
+        or not the background compactor has removed them yet, so members that
+        agree on their data agree on the hash.
+        """
+        compacted = self.compacted
+        crc = 0
+        cur = self._txn.cursor(db=self._b.kv)
+        idx = self._txn.cursor(db=self._b.index)
+        for raw_rev, record in cur:
+            main, _ = decode_revision(raw_rev)
+            if main > rev:
+                break
+            if main <= compacted:
+                is_put, kv = records.decode(record)
+                if not is_put or self._rev_at(idx, kv.key, compacted) != bytes(raw_rev):
+                    continue
+            crc = zlib.crc32(raw_rev, crc)
+            crc = zlib.crc32(record, crc)
+        return crc

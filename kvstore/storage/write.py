@@ -1,0 +1,132 @@
+"""Writing MVCC state: one ``WriteView`` per LMDB write transaction (a batch).
+
+A batch holds any number of revisions. Each revision is opened with
+``begin_revision()``, receives puts and deletes (sub-revisions 0, 1, ...), and is
+closed with ``end_revision()``, which returns its events (each with its ``prev_kv``; the watch hub strips it for
+watchers that did not ask). A revision without
+changes leaves the store revision where it was, as in etcd.
+"""
+
+from __future__ import annotations
+
+from kvstore.pb import kv_pb2
+from kvstore.storage import records
+from kvstore.storage.backend import Backend, Txn
+from kvstore.storage.keys import KeyRange, encode_revision
+from kvstore.storage.view import ReadView
+
+
+class WriteView(ReadView):
+    def __init__(self, backend: Backend, txn: Txn) -> None:
+        super().__init__(backend, txn)
+        self._main = 0
+        self._sub = 0
+        self._events: list[kv_pb2.Event] = []
+        self._open = False
+
+    # ---- revisions ----------------------------------------------------------
+
+    def begin_revision(self) -> None:
+        assert not self._open, "revision already open"
+        self._open = True
+        self._main = self.revision + 1
+        self._sub = 0
+        self._events = []
+
+    @property
+    def head(self) -> int:
+        return self._main if self._open and self._events else self.revision
+
+    @property
+    def pending_revision(self) -> int:
+        """The revision writes go to (or the current one if nothing changed)."""
+        return self._main if self._events else self._main - 1
+
+    def end_revision(self) -> tuple[int, list[kv_pb2.Event]]:
+        """Close the revision: (store revision afterwards, its events)."""
+        assert self._open, "no revision open"
+        self._open = False
+        if self._events:
+            self._txn.put(records.META_REVISION, records.encode_int(self._main), db=self._b.meta)
+            return self._main, self._events
+        return self._main - 1, []
+
+    def _next_rev(self) -> bytes:
+        assert self._open, "write outside a revision"
+        raw = encode_revision(self._main, self._sub)
+        self._sub += 1
+        return raw
+
+    # ---- keys -------------------------------------------------------------
+
+    def put(self, key: bytes, value: bytes, lease: int) -> kv_pb2.KeyValue | None:
+        """Write ``key``; returns its previous live value."""
+        prev = self.get(key)
+        kv = kv_pb2.KeyValue(
+            key=key,
+            create_revision=prev.create_revision if prev else self._main,
+            mod_revision=self._main,
+            version=prev.version + 1 if prev else 1,
+            value=value,
+            lease=lease,
+        )
+        raw_rev = self._next_rev()
+        self._txn.put(raw_rev, records.encode_put(kv), db=self._b.kv)
+        self._txn.put(key, raw_rev, db=self._b.index, dupdata=True)
+        self._txn.put(key, kv.SerializeToString(), db=self._b.current)
+        if prev is not None and prev.lease and prev.lease != lease:
+            self._detach(prev.lease, key)
+        if lease and (prev is None or prev.lease != lease):
+            self._txn.put(records.encode_lease_id(lease), key, db=self._b.lease_keys, dupdata=True)
+        event = kv_pb2.Event(type=kv_pb2.Event.PUT, kv=kv)
+        if prev is not None:
+            event.prev_kv.CopyFrom(prev)
+        self._events.append(event)
+        return prev
+
+    def delete_range(self, kr: KeyRange) -> list[kv_pb2.KeyValue]:
+        """Delete the live keys of ``kr``; returns what was deleted."""
+        doomed = list(self.iter_range(kr))
+        for prev in doomed:
+            self._delete(prev)
+        return doomed
+
+    def _delete(self, prev: kv_pb2.KeyValue) -> None:
+        raw_rev = self._next_rev()
+        self._txn.put(raw_rev, records.encode_tombstone(prev.key, self._main), db=self._b.kv)
+        self._txn.put(prev.key, raw_rev, db=self._b.index, dupdata=True)
+        self._txn.delete(prev.key, db=self._b.current)
+        if prev.lease:
+            self._detach(prev.lease, prev.key)
+        tomb = kv_pb2.KeyValue(key=prev.key, mod_revision=self._main)
+        self._events.append(kv_pb2.Event(type=kv_pb2.Event.DELETE, kv=tomb, prev_kv=prev))
+
+    def _detach(self, lease: int, key: bytes) -> None:
+        self._txn.delete(records.encode_lease_id(lease), key, db=self._b.lease_keys)
+
+    # ---- leases -------------------------------------------------------------
+
+    def lease_grant(self, lease_id: int, ttl: int) -> None:
+        self._txn.put(records.encode_lease_id(lease_id), records.encode_int(ttl), db=self._b.lease)
+
+    def lease_revoke(self, lease_id: int) -> None:
+        """Delete the lease and, in the open revision, every key attached to it."""
+        for key in self.lease_keys(lease_id):
+            prev = self.get(key)
+            if prev is not None:
+                self._delete(prev)
+        raw_id = records.encode_lease_id(lease_id)
+        self._txn.delete(raw_id, db=self._b.lease_keys)
+        self._txn.delete(raw_id, db=self._b.lease)
+
+    # ---- meta ---------------------------------------------------------------
+
+    def set_compacted(self, rev: int) -> None:
+        self._txn.put(records.META_COMPACTED, records.encode_int(rev), db=self._b.meta)
+
+    def set_applied(self, index: int, term: int) -> None:
+        self._txn.put(records.META_APPLIED_INDEX, records.encode_int(index), db=self._b.meta)
+        self._txn.put(records.META_APPLIED_TERM, records.encode_int(term), db=self._b.meta)
+
+    def set_nospace_alarm(self, on: bool) -> None:
+        self._txn.put(records.META_ALARM_NOSPACE, records.encode_int(int(on)), db=self._b.meta)

@@ -1,0 +1,169 @@
+"""The watch hub: fans committed events out to watchers, catches up slow ones.
+
+Every watcher is either *synced* (the hub hands it each new revision as it is
+published) or *catching up* (a task reads its missing revisions from LMDB). A
+synced watcher whose stream buffer is full drops back to catching up instead of
+growing memory; nothing is lost because it resumes from ``next_rev``. All of
+this runs on the event loop thread; only the LMDB reads run in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from kvstore.config import WatchConfig
+from kvstore.pb import kv_pb2, rpc_pb2
+from kvstore.raft.fsm import Effects
+from kvstore.storage.store import MvccStore
+from kvstore.watch.watcher import Watcher
+
+logger = logging.getLogger(__name__)
+
+HeaderFn = Callable[[int], rpc_pb2.ResponseHeader]
+# events per response while catching up; a revision is never split
+CATCHUP_EVENTS_PER_RESPONSE = 1000
+
+
+class WatchHub:
+    def __init__(self, store: MvccStore, config: WatchConfig, header: HeaderFn) -> None:
+        self._store = store
+        self._config = config
+        self._header = header
+        self.revision = store.revision
+        self._synced: set[Watcher] = set()
+        self._all: set[Watcher] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def watcher_count(self) -> int:
+        return len(self._all)
+
+    def header(self) -> rpc_pb2.ResponseHeader:
+        return self._header(self.revision)
+
+    # ---- membership -------------------------------------------------------
+
+    def add(self, watcher: Watcher) -> None:
+        """Start delivering to ``watcher`` from ``watcher.next_rev``."""
+        self._all.add(watcher)
+        if watcher.next_rev > self.revision:
+            watcher.synced = True
+            self._synced.add(watcher)
+        else:
+            self._start_catchup(watcher)
+
+    def remove(self, watcher: Watcher) -> None:
+        watcher.canceled = True
+        self._synced.discard(watcher)
+        self._all.discard(watcher)
+
+    # ---- live path --------------------------------------------------------
+
+    def publish(self, effects: Effects) -> None:
+        """Deliver a committed batch (called on the loop, in commit order)."""
+        for rev, events in effects.events:
+            self.revision = rev
+            for watcher in list(self._synced):
+                if rev < watcher.next_rev:
+                    continue
+                chosen = watcher.select(events)
+                if chosen:
+                    resp = rpc_pb2.WatchResponse(
+                        header=self._header(rev), watch_id=watcher.watch_id, events=chosen
+                    )
+                    if not watcher.sink.offer(resp):
+                        self._synced.discard(watcher)
+                        watcher.synced = False
+                        self._start_catchup(watcher)
+                        continue
+                    watcher.active = True
+                watcher.next_rev = rev + 1
+        self.revision = max(self.revision, effects.revision)
+
+    # ---- catch-up -----------------------------------------------------------
+
+    def _start_catchup(self, watcher: Watcher) -> None:
+        watcher.synced = False
+        if watcher.catchup_running or self._closed:
+            return
+        watcher.catchup_running = True
+        task = asyncio.get_running_loop().create_task(self._catch_up(watcher))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _catch_up(self, watcher: Watcher) -> None:
+        try:
+            while not watcher.canceled:
+                bound = self.revision
+                if watcher.next_rev > bound:
+                    watcher.synced = True
+                    self._synced.add(watcher)
+                    watcher.sink.watcher_synced(watcher)
+                    return
+                last = min(bound, watcher.next_rev + self._config.catchup_batch_revisions - 1)
+                compacted, batch = await asyncio.to_thread(self._read, watcher, last)
+                if compacted:
+                    await self._cancel_compacted(watcher, compacted)
+                    return
+                await self._send_batch(watcher, batch)
+                watcher.next_rev = last + 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("watch catch-up failed watch_id=%d", watcher.watch_id)
+        finally:
+            watcher.catchup_running = False
+
+    def _read(self, watcher: Watcher, last: int) -> tuple[int, list[tuple[int, list[kv_pb2.Event]]]]:
+        with self._store.read() as view:
+            compacted = view.compacted
+            if watcher.next_rev < compacted:
+                return compacted, []
+            return 0, view.events(watcher.next_rev, last, watcher.kr, prev_kv=watcher.prev_kv)
+
+    async def _send_batch(
+        self, watcher: Watcher, batch: list[tuple[int, list[kv_pb2.Event]]]
+    ) -> None:
+        pending: list[kv_pb2.Event] = []
+        for _rev, events in batch:
+            chosen = watcher.select(events)
+            if pending and len(pending) + len(chosen) > CATCHUP_EVENTS_PER_RESPONSE:
+                await self._send_events(watcher, pending)
+                pending = []
+            pending.extend(chosen)
+        if pending:
+            await self._send_events(watcher, pending)
+
+    async def _send_events(self, watcher: Watcher, events: list[kv_pb2.Event]) -> None:
+        if watcher.canceled:
+            return
+        watcher.active = True
+        await watcher.sink.send(
+            rpc_pb2.WatchResponse(header=self.header(), watch_id=watcher.watch_id, events=events)
+        )
+
+    async def _cancel_compacted(self, watcher: Watcher, compacted: int) -> None:
+        self.remove(watcher)
+        await watcher.sink.send(
+            rpc_pb2.WatchResponse(
+                header=self.header(),
+                watch_id=watcher.watch_id,
+                canceled=True,
+                compact_revision=compacted,
+            )
+        )
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._synced.clear()
+        self._all.clear()
