@@ -61,9 +61,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quota-backend-bytes", type=int, default=8 * 1024**3)
     p.add_argument("--max-request-bytes", type=int, default=MAX_REQUEST_BYTES)
-    p.add_argument(
-        "--experimental-watch-progress-notify-interval", type=duration, default=600.0
-    )
+    p.add_argument("--experimental-watch-progress-notify-interval", type=duration, default=600.0)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
     p.add_argument("--log-format", default="json", choices=["json", "text"])
     return p

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import grpc
-
 from kvstore.api.context import Member
-from kvstore.api.edge import unary
+from kvstore.api.edge import Ctx, unary
 from kvstore.errors import UnsupportedError
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
-
-Ctx = grpc.aio.ServicerContext
 
 
 class ClusterService(rpc_pb2_grpc.ClusterServicer):

@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
 
@@ -15,17 +15,18 @@ from kvstore.pb import rpc_pb2
 
 logger = logging.getLogger(__name__)
 
+Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Self = TypeVar("Self")
-Handler = Callable[[Self, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+Handler = Callable[[Self, Req, Ctx], Awaitable[Resp]]
 
 
 def status_code(err: KvError) -> grpc.StatusCode:
     return grpc.StatusCode[err.code]
 
 
-async def abort(context: grpc.aio.ServicerContext, err: KvError) -> None:
+async def abort(context: Ctx, err: KvError) -> None:
     await context.abort(status_code(err), err.message)
 
 
@@ -33,7 +34,7 @@ def unary(fn: Handler[Self, Req, Resp]) -> Handler[Self, Req, Resp]:
     """Map a ``KvError`` raised by a unary handler to etcd's status and message."""
 
     @functools.wraps(fn)
-    async def wrapper(self: Self, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+    async def wrapper(self: Self, request: Req, context: Ctx) -> Resp:
         try:
             return await fn(self, request, context)
         except KvError as err:

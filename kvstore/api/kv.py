@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
-
 from kvstore.api import validate
 from kvstore.api.context import Member
-from kvstore.api.edge import unary
+from kvstore.api.edge import Ctx, unary
 from kvstore.errors import NoSpaceError
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 from kvstore.storage.ranges import execute_range
-
-Ctx = grpc.aio.ServicerContext
 
 
 class KVService(rpc_pb2_grpc.KVServicer):
@@ -83,4 +79,3 @@ class KVService(rpc_pb2_grpc.KVServicer):
             await asyncio.to_thread(self._m.store.wait_compacted, request.revision)
         self._stamp(resp)
         return resp
-

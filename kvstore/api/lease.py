@@ -6,14 +6,11 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
-import grpc
-
 from kvstore.api import validate
 from kvstore.api.context import Member
-from kvstore.api.edge import unary
+from kvstore.api.edge import Ctx, unary
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 
-Ctx = grpc.aio.ServicerContext
 MAX_ID = (1 << 63) - 1
 
 
@@ -54,7 +51,7 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         self._m.identity.stamp(resp.header, self._m.proposer.status().term)
         return resp
 
-    async def LeaseKeepAlive(  # type: ignore[override]
+    async def LeaseKeepAlive(
         self,
         request_iterator: AsyncIterator[rpc_pb2.LeaseKeepAliveRequest],
         context: Ctx,

@@ -9,15 +9,11 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
-
 from kvstore.api.context import Member
-from kvstore.api.edge import abort, unary
+from kvstore.api.edge import Ctx, abort, unary
 from kvstore.errors import KvError, UnsupportedError
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 from kvstore.storage.ranges import check_revision
-
-Ctx = grpc.aio.ServicerContext
 
 #: The etcd API version we speak (Status.version); etcdctl shows it.
 ETCD_API_VERSION = "3.4.0"
@@ -91,7 +87,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
             check_revision(view, rev)
             return view.hash_kv(rev), view.compacted
 
-    async def Snapshot(  # type: ignore[override]
+    async def Snapshot(
         self, request: rpc_pb2.SnapshotRequest, context: Ctx
     ) -> AsyncIterator[rpc_pb2.SnapshotResponse]:
         """Stream a consistent copy of the LMDB file, then its sha256 (as etcd does)."""

@@ -12,10 +12,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import grpc
-
 from kvstore.api import validate
 from kvstore.api.context import Member
+from kvstore.api.edge import Ctx
 from kvstore.errors import KvError
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from kvstore.storage.keys import KeyRange
@@ -164,10 +163,10 @@ class WatchService(rpc_pb2_grpc.WatchServicer):
     def __init__(self, member: Member) -> None:
         self._m = member
 
-    async def Watch(  # type: ignore[override]
+    async def Watch(
         self,
         request_iterator: AsyncIterator[rpc_pb2.WatchRequest],
-        context: grpc.aio.ServicerContext,
+        context: Ctx,
     ) -> AsyncIterator[rpc_pb2.WatchResponse]:
         stream = WatchStream(self._m)
         loop = asyncio.get_running_loop()

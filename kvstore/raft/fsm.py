@@ -145,9 +145,7 @@ class StateMachine:
         resp.header.revision = view.revision
         return resp
 
-    def _grant(
-        self, view: WriteView, req: rpc_pb2.LeaseGrantRequest, effects: Effects
-    ) -> Message:
+    def _grant(self, view: WriteView, req: rpc_pb2.LeaseGrantRequest, effects: Effects) -> Message:
         if view.lease_ttl(req.ID) is not None:
             raise LeaseExistsError()
         ttl = max(req.TTL, self._lease.min_ttl)

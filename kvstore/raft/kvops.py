@@ -7,6 +7,8 @@ on a missing key); the state machine turns those into error results.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from kvstore.errors import KeyNotFoundError, LeaseNotFoundError
 from kvstore.pb import kv_pb2, rpc_pb2
 from kvstore.storage.keys import KeyRange
@@ -64,15 +66,13 @@ def _run_op(view: WriteView, op: rpc_pb2.RequestOp) -> rpc_pb2.ResponseOp:
     if kind == "request_put":
         return rpc_pb2.ResponseOp(response_put=apply_put(view, op.request_put))
     if kind == "request_delete_range":
-        return rpc_pb2.ResponseOp(
-            response_delete_range=apply_delete(view, op.request_delete_range)
-        )
+        return rpc_pb2.ResponseOp(response_delete_range=apply_delete(view, op.request_delete_range))
     if kind == "request_txn":
         return rpc_pb2.ResponseOp(response_txn=apply_txn(view, op.request_txn))
     return rpc_pb2.ResponseOp()
 
 
-def _precheck(view: WriteView, ops: list[rpc_pb2.RequestOp]) -> None:
+def _precheck(view: WriteView, ops: Iterable[rpc_pb2.RequestOp]) -> None:
     """Fail the whole txn before any write, as etcd does (leases, ignore_*)."""
     for op in ops:
         kind = op.WhichOneof("request")

@@ -7,6 +7,7 @@ effects go to the watch hub and lessor and the callers get their results.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections.abc import Callable
@@ -40,9 +41,7 @@ class LocalProposer:
         self._listeners = listeners
         self._timeout = request_timeout
         self._on_fatal = on_fatal
-        self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[Message | None]]] = (
-            asyncio.Queue()
-        )
+        self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[Message | None]]] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply")
         self._task: asyncio.Task[None] | None = None
         self._request_ids = itertools.count(1)
@@ -58,10 +57,8 @@ class LocalProposer:
         self._stopped = True
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         while not self._queue.empty():
             _, fut = self._queue.get_nowait()
             if not fut.done():

@@ -158,15 +158,13 @@ class ReadView:
         if not cur.set_range(encode_revision(first)):
             return out
         for raw_rev, record in cur:
-            main, sub = decode_revision(raw_rev)
+            main, _sub = decode_revision(raw_rev)
             if main > last:
                 break
             is_put, kv = records.decode(record)
             if kr is not None and not kr.contains(kv.key):
                 continue
-            event = kv_pb2.Event(
-                type=kv_pb2.Event.PUT if is_put else kv_pb2.Event.DELETE, kv=kv
-            )
+            event = kv_pb2.Event(type=kv_pb2.Event.PUT if is_put else kv_pb2.Event.DELETE, kv=kv)
             if prev_cur is not None:
                 before = self._previous(prev_cur, kv.key, raw_rev)
                 if before is not None:

@@ -2,9 +2,9 @@
 
 A batch holds any number of revisions. Each revision is opened with
 ``begin_revision()``, receives puts and deletes (sub-revisions 0, 1, ...), and is
-closed with ``end_revision()``, which returns its events (each with its ``prev_kv``; the watch hub strips it for
-watchers that did not ask). A revision without
-changes leaves the store revision where it was, as in etcd.
+closed with ``end_revision()``, which returns its events (each with its
+``prev_kv``; the watch hub strips it for watchers that did not ask). A revision
+without changes leaves the store revision where it was, as in etcd.
 """
 
 from __future__ import annotations

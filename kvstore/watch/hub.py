@@ -10,6 +10,7 @@ this runs on the event loop thread; only the LMDB reads run in threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -117,7 +118,9 @@ class WatchHub:
         finally:
             watcher.catchup_running = False
 
-    def _read(self, watcher: Watcher, last: int) -> tuple[int, list[tuple[int, list[kv_pb2.Event]]]]:
+    def _read(
+        self, watcher: Watcher, last: int
+    ) -> tuple[int, list[tuple[int, list[kv_pb2.Event]]]]:
         with self._store.read() as view:
             compacted = view.compacted
             if watcher.next_rev < compacted:
@@ -161,9 +164,7 @@ class WatchHub:
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         self._synced.clear()
         self._all.clear()
