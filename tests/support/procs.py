@@ -41,7 +41,7 @@ def wait_until(predicate: object, timeout: float = 15.0, interval: float = 0.05)
         try:
             if predicate():
                 return
-        except Exception as exc:  # noqa: BLE001 - keep polling, report the last one
+        except Exception as exc:
             last = exc
         time.sleep(interval)
     raise TimeoutError(f"condition not met within {timeout}s (last error: {last!r})")
@@ -122,7 +122,9 @@ class ServerProcess:
         self.kill(signal.SIGTERM)
 
 
-def kvstore_process(tmp: Path, name: str = "default", extra: list[str] | None = None) -> ServerProcess:
+def kvstore_process(
+    tmp: Path, name: str = "default", extra: list[str] | None = None
+) -> ServerProcess:
     port = free_port()
     data_dir = tmp / f"{name}.kvstore"
     argv = [
@@ -172,7 +174,9 @@ def etcd_process(tmp: Path, name: str = "default") -> ServerProcess:
         "error",
     ]
     env = {"ETCD_UNSUPPORTED_ARCH": os.uname().machine} if os.uname().machine != "x86_64" else {}
-    return ServerProcess("etcd", name, data_dir, port, argv, tmp / f"{name}.etcd.log", extra_env=env)
+    return ServerProcess(
+        "etcd", name, data_dir, port, argv, tmp / f"{name}.etcd.log", extra_env=env
+    )
 
 
 @contextlib.contextmanager
