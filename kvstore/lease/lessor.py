@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from kvstore.config import LeaseConfig
 from kvstore.errors import KvError, LeaseNotFoundError
-from kvstore.raft.fsm import Effects
+from kvstore.storage.effects import Effects
 from kvstore.storage.store import MvccStore
 
 logger = logging.getLogger(__name__)

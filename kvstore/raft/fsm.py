@@ -13,7 +13,7 @@ entry's result. A command that cannot be decoded is a bug: it raises
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError, Message
 
@@ -25,9 +25,10 @@ from kvstore.errors import (
     LeaseExistsError,
     LeaseNotFoundError,
 )
-from kvstore.pb import command_pb2, kv_pb2, rpc_pb2
+from kvstore.pb import command_pb2, rpc_pb2
 from kvstore.raft import kvops
 from kvstore.storage.backend import MapFullRetry
+from kvstore.storage.effects import Effects
 from kvstore.storage.store import MvccStore
 from kvstore.storage.write import WriteView
 
@@ -52,16 +53,6 @@ class Applied:
     index: int
     result: Result
     revision: int
-
-
-@dataclass(slots=True)
-class Effects:
-    """What happened in a batch, for the watch hub and the lessor."""
-
-    events: list[tuple[int, list[kv_pb2.Event]]] = field(default_factory=list)
-    granted: list[tuple[int, int]] = field(default_factory=list)
-    revoked: list[int] = field(default_factory=list)
-    revision: int = 0
 
 
 class StateMachine:

@@ -17,8 +17,9 @@ from google.protobuf.message import Message
 
 from kvstore.errors import KvError, NoSpaceError, RequestTimeoutError, StoppedError
 from kvstore.pb import command_pb2
-from kvstore.raft.fsm import Effects, Entry, StateMachine
+from kvstore.raft.fsm import Entry, StateMachine
 from kvstore.raft.proposer import RaftStatus
+from kvstore.storage.effects import Effects
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from kvstore.config import WatchConfig
 from kvstore.pb import kv_pb2, rpc_pb2
-from kvstore.raft.fsm import Effects
+from kvstore.storage.effects import Effects
 from kvstore.storage.store import MvccStore
 from kvstore.watch.watcher import Watcher
 
