@@ -46,12 +46,40 @@ class WatchConfig:
 
 
 @dataclass(frozen=True)
+class PeerConfig:
+    """One member of the initial cluster, as in etcd's --initial-cluster."""
+
+    name: str
+    peer_url: str
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Raft settings of a member that has peers."""
+
+    initial_cluster: tuple[PeerConfig, ...]
+    listen_peer_url: str
+    #: "new" or "existing" (joining a running cluster after MemberAdd)
+    initial_cluster_state: str = "new"
+    #: shared secret: peer traffic is encrypted and authenticated with it
+    secret: str | None = None
+    append_entries_period: float = 0.01
+    tick_period: float = 0.005
+    election_timeout_min: float = 0.4
+    election_timeout_max: float = 1.0
+    #: log entries (or seconds) before Raft compacts its log into a snapshot
+    snapshot_entries: int = 5000
+    snapshot_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     name: str
     storage: StorageConfig
     listen_client_urls: tuple[str, ...] = (DEFAULT_CLIENT_URL,)
     advertise_client_urls: tuple[str, ...] = (DEFAULT_CLIENT_URL,)
     initial_advertise_peer_urls: tuple[str, ...] = ("http://127.0.0.1:2380",)
+    cluster: ClusterConfig | None = None
     lease: LeaseConfig = field(default_factory=LeaseConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
     #: A proposal waits this long before "etcdserver: request timed out".

@@ -7,14 +7,18 @@ import asyncio
 import logging
 import re
 import signal
+import sys
 from pathlib import Path
 
 from kvstore import __version__, logs
-from kvstore.api.server import KvServer, bind_address
+from kvstore.api.ids import bind_address, peer_address
+from kvstore.api.server import KvServer
 from kvstore.config import (
     DEFAULT_CLIENT_URL,
     MAX_REQUEST_BYTES,
+    ClusterConfig,
     LeaseConfig,
+    PeerConfig,
     ServerConfig,
     StorageConfig,
     WatchConfig,
@@ -59,6 +63,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--initial-advertise-peer-urls", type=url_list, default=("http://127.0.0.1:2380",)
     )
+    p.add_argument(
+        "--initial-cluster",
+        default=None,
+        help="NAME=PEER_URL,... of every member (omit for a single member without peers)",
+    )
+    p.add_argument("--listen-peer-urls", type=url_list, default=None)
+    p.add_argument("--initial-cluster-state", choices=["new", "existing"], default="new")
+    p.add_argument("--initial-cluster-token", default="", help="accepted for etcd compatibility")
+    p.add_argument(
+        "--peer-secret-file",
+        type=Path,
+        default=None,
+        help="file holding the shared cluster secret; peer traffic is encrypted with it",
+    )
+    p.add_argument(
+        "--insecure-peers",
+        action="store_true",
+        help="allow unencrypted, unauthenticated peer traffic (never in production)",
+    )
+    p.add_argument("--heartbeat-interval", type=int, default=10, help="milliseconds")
+    p.add_argument("--election-timeout", type=int, default=500, help="milliseconds")
+    p.add_argument(
+        "--snapshot-count", type=int, default=5000, help="Raft entries between snapshots"
+    )
     p.add_argument("--quota-backend-bytes", type=int, default=8 * 1024**3)
     p.add_argument("--max-request-bytes", type=int, default=MAX_REQUEST_BYTES)
     p.add_argument("--experimental-watch-progress-notify-interval", type=duration, default=600.0)
@@ -67,14 +95,81 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class UsageError(Exception):
+    """A flag combination that cannot work: reported as one line, exit code 2."""
+
+
+def parse_initial_cluster(text: str) -> tuple[PeerConfig, ...]:
+    peers = []
+    for part in text.split(","):
+        name, sep, url = part.strip().partition("=")
+        if not sep or not name or not url:
+            raise UsageError(f"--initial-cluster: expected NAME=PEER_URL, got {part!r}")
+        try:
+            peer_address(url)
+        except ValueError as exc:
+            raise UsageError(f"--initial-cluster: {exc}") from exc
+        peers.append(PeerConfig(name, url))
+    if len({p.name for p in peers}) != len(peers):
+        raise UsageError("--initial-cluster: member names must be unique")
+    return tuple(peers)
+
+
+def build_cluster(args: argparse.Namespace) -> tuple[ClusterConfig | None, tuple[str, ...]]:
+    """The cluster config (None for a member without peers) and its peer URLs."""
+    if not args.initial_cluster:
+        return None, args.initial_advertise_peer_urls
+    peers = parse_initial_cluster(args.initial_cluster)
+    mine = [p for p in peers if p.name == args.name]
+    if not mine:
+        raise UsageError(f"--initial-cluster has no member named {args.name!r} (--name)")
+    advertise = (mine[0].peer_url,)
+    listen = args.listen_peer_urls or advertise
+    secret: str | None = None
+    if args.peer_secret_file is not None:
+        try:
+            secret = args.peer_secret_file.read_text().strip()
+        except OSError as exc:
+            raise UsageError(f"--peer-secret-file: {exc}") from exc
+        if not secret:
+            raise UsageError("--peer-secret-file is empty")
+    elif len(peers) > 1 and not args.insecure_peers:
+        raise UsageError(
+            "a member with peers needs --peer-secret-file (or, for tests only, --insecure-peers)"
+        )
+    elif len(peers) > 1:
+        logger.warning(
+            "INSECURE: peer traffic is neither encrypted nor authenticated; anyone who can "
+            "reach the peer port can run code in this member (--insecure-peers)"
+        )
+    heartbeat = args.heartbeat_interval / 1000.0
+    election = args.election_timeout / 1000.0
+    if election <= 3 * heartbeat:
+        raise UsageError("--election-timeout must be more than 3 x --heartbeat-interval")
+    cluster = ClusterConfig(
+        initial_cluster=peers,
+        listen_peer_url=listen[0],
+        initial_cluster_state=args.initial_cluster_state,
+        secret=secret,
+        append_entries_period=heartbeat,
+        tick_period=min(heartbeat / 2, 0.005),
+        election_timeout_min=election,
+        election_timeout_max=2 * election,
+        snapshot_entries=args.snapshot_count,
+    )
+    return cluster, advertise
+
+
 def build_config(args: argparse.Namespace) -> ServerConfig:
     data_dir = args.data_dir or Path(f"{args.name}.kvstore")
+    cluster, peer_urls = build_cluster(args)
     return ServerConfig(
         name=args.name,
         storage=StorageConfig(data_dir=data_dir, quota_bytes=args.quota_backend_bytes),
         listen_client_urls=args.listen_client_urls,
         advertise_client_urls=args.advertise_client_urls or args.listen_client_urls,
-        initial_advertise_peer_urls=args.initial_advertise_peer_urls,
+        initial_advertise_peer_urls=peer_urls,
+        cluster=cluster,
         lease=LeaseConfig(),
         watch=WatchConfig(
             progress_notify_interval=args.experimental_watch_progress_notify_interval
@@ -108,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     level = "warning" if args.log_level == "warn" else args.log_level
     logs.setup(level, args.log_format)
-    config = build_config(args)
+    try:
+        config = build_config(args)
+    except UsageError as exc:
+        print(f"kvstore: {exc}", file=sys.stderr)
+        return 2
     try:
         return asyncio.run(serve(config))
     except OSError as exc:

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 from kvstore.api import validate
 from kvstore.api.context import Member
-from kvstore.api.edge import Ctx, unary
+from kvstore.api.edge import Ctx, abort, unary
+from kvstore.errors import KvError
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 
 MAX_ID = (1 << 63) - 1
@@ -57,8 +58,22 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         context: Ctx,
     ) -> AsyncIterator[rpc_pb2.LeaseKeepAliveResponse]:
         async for req in request_iterator:
-            ttl = self._m.lessor.keep_alive(req.ID)
+            try:
+                ttl = await self._keep_alive(req.ID)
+            except KvError as err:
+                await abort(context, err)
+                return
             yield rpc_pb2.LeaseKeepAliveResponse(header=self._header(), ID=req.ID, TTL=ttl)
+
+    async def _keep_alive(self, lease_id: int) -> int:
+        """Renew on the leader's lessor; in a cluster, through the log, so that
+        every member (and so any future leader) sees the renewal."""
+        if not self._m.config.cluster or len(self._m.config.cluster.initial_cluster) < 2:
+            return self._m.lessor.keep_alive(lease_id)
+        cmd = command_pb2.Command(lease_keepalive=rpc_pb2.LeaseKeepAliveRequest(ID=lease_id))
+        resp = await self._m.proposer.propose(cmd)
+        assert isinstance(resp, rpc_pb2.LeaseKeepAliveResponse)
+        return resp.TTL
 
     @unary
     async def LeaseTimeToLive(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kvstore.api.context import Member
 from kvstore.api.edge import Ctx, abort, unary
+from kvstore.api.membership import Membership
 from kvstore.errors import KvError, UnsupportedError
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 from kvstore.storage.ranges import check_revision
@@ -22,8 +23,9 @@ SNAPSHOT_ALIGN = 512  # etcd's snapshot files are 512-aligned, then a sha256 fol
 
 
 class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
-    def __init__(self, member: Member) -> None:
+    def __init__(self, member: Member, membership: Membership) -> None:
         self._m = member
+        self._membership = membership
 
     def _header(self) -> rpc_pb2.ResponseHeader:
         return self._m.identity.header(self._m.store.revision, self._m.proposer.status().term)
@@ -129,9 +131,11 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     async def MoveLeader(
         self, request: rpc_pb2.MoveLeaderRequest, context: Ctx
     ) -> rpc_pb2.MoveLeaderResponse:
-        if request.targetID == self._m.identity.member_id:
+        if request.targetID == self._m.identity.member_id and self._m.proposer.is_leader():
             return rpc_pb2.MoveLeaderResponse(header=self._header())
-        raise UnsupportedError("MoveLeader to another member (this member has no peers)")
+        async with self._membership.change:
+            await self._membership.move_leader(request.targetID)
+        return rpc_pb2.MoveLeaderResponse(header=self._header())
 
     @unary
     async def Downgrade(

@@ -8,10 +8,9 @@ Stop order is the reverse: health NOT_SERVING → gRPC stop(grace) → watch hub
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import logging
 from collections.abc import Callable
-from urllib.parse import urlparse
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,16 +19,21 @@ from grpc_reflection.v1alpha import reflection
 from kvstore.api.cluster import ClusterService
 from kvstore.api.context import Member
 from kvstore.api.edge import Identity
+from kvstore.api.ids import bind_address, id_of, member_id_of, peer_address
 from kvstore.api.kv import KVService
 from kvstore.api.lease import LeaseService
 from kvstore.api.maintenance import MaintenanceService
+from kvstore.api.membership import Membership
 from kvstore.api.watch import WatchService
 from kvstore.config import GRPC_OVERHEAD_BYTES, ServerConfig
-from kvstore.errors import UnsupportedError
+from kvstore.errors import KvError
 from kvstore.lease.lessor import Lessor
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 from kvstore.raft.fsm import StateMachine
 from kvstore.raft.local import LocalProposer
+from kvstore.raft.proposer import Proposer
+from kvstore.raft.replicated import Peer, RaftProposer, RaftSettings
+from kvstore.storage.effects import Effects
 from kvstore.storage.store import MvccStore
 from kvstore.watch.hub import WatchHub
 
@@ -44,22 +48,6 @@ SERVICE_NAMES = [
 ]
 
 
-def id_of(*parts: str) -> int:
-    """A stable 64-bit ID from names and URLs (member and cluster IDs)."""
-    digest = hashlib.sha256("\0".join(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") or 1
-
-
-def bind_address(url: str) -> str:
-    """``http://host:port`` -> ``host:port`` for gRPC; https needs TLS (not yet)."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", ""):
-        raise UnsupportedError(f"client URL scheme {parsed.scheme!r} (TLS)")
-    if parsed.hostname is None or parsed.port is None:
-        raise ValueError(f"client URL needs host and port: {url!r}")
-    return f"{parsed.hostname}:{parsed.port}"
-
-
 class KvServer:
     """One kvstore member serving the etcd v3 API. ``start()`` / ``aclose()``."""
 
@@ -68,14 +56,20 @@ class KvServer:
     ) -> None:
         self.config = config
         self._on_fatal = on_fatal or (lambda exc: None)
-        member_id = id_of(config.name, *config.initial_advertise_peer_urls)
-        self.identity = Identity(cluster_id=id_of("cluster", str(member_id)), member_id=member_id)
+        member_id = member_id_of(config.initial_advertise_peer_urls[0])
+        if config.cluster is not None:
+            initial = ",".join(f"{p.name}={p.peer_url}" for p in config.cluster.initial_cluster)
+            cluster_id = id_of("cluster", initial)
+        else:
+            cluster_id = id_of("cluster", str(member_id))
+        self.identity = Identity(cluster_id=cluster_id, member_id=member_id)
         self.ports: list[int] = []
         self._store: MvccStore | None = None
-        self._proposer: LocalProposer | None = None
+        self._proposer: Proposer | None = None
         self._lessor: Lessor | None = None
         self._hub: WatchHub | None = None
         self._grpc: grpc.aio.Server | None = None
+        self._publisher: asyncio.Task[None] | None = None
         self._health: health.aio.HealthServicer | None = None
 
     @property
@@ -89,12 +83,8 @@ class KvServer:
         store.start()
         hub = self._hub = WatchHub(store, cfg.watch, self.identity.header)
         lessor = self._lessor = Lessor(store, cfg.lease, self._revoke_lease, self._is_leader)
-        proposer = self._proposer = LocalProposer(
-            StateMachine(store, cfg.lease),
-            self.identity.member_id,
-            [hub.publish, lessor.on_effects],
-            cfg.request_timeout,
-            self._on_fatal,
+        proposer = self._proposer = self._make_proposer(
+            StateMachine(store, cfg.lease), [hub.publish, lessor.on_effects]
         )
         await proposer.start()
         await lessor.start()
@@ -110,8 +100,11 @@ class KvServer:
         rpc_pb2_grpc.add_KVServicer_to_server(KVService(member), server)
         rpc_pb2_grpc.add_WatchServicer_to_server(WatchService(member), server)
         rpc_pb2_grpc.add_LeaseServicer_to_server(LeaseService(member), server)
-        rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(member), server)
-        rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(member), server)
+        membership = Membership(member)
+        rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(member, membership), server)
+        rpc_pb2_grpc.add_MaintenanceServicer_to_server(
+            MaintenanceService(member, membership), server
+        )
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
@@ -123,6 +116,8 @@ class KvServer:
         self._health = health_servicer
         for name in ["", *SERVICE_NAMES]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if isinstance(proposer, RaftProposer):
+            self._publisher = asyncio.get_running_loop().create_task(self._publish_self(proposer))
         logger.info(
             "serving name=%s member_id=%x endpoints=%s revision=%d",
             cfg.name,
@@ -130,6 +125,57 @@ class KvServer:
             ",".join(self.endpoints),
             store.revision,
         )
+
+    def _make_proposer(
+        self, fsm: StateMachine, listeners: list[Callable[[Effects], None]]
+    ) -> Proposer:
+        cfg = self.config
+        if cfg.cluster is None or len(cfg.cluster.initial_cluster) < 2:
+            return LocalProposer(
+                fsm, self.identity.member_id, listeners, cfg.request_timeout, self._on_fatal
+            )
+        cl = cfg.cluster
+        peers = [
+            Peer(member_id_of(p.peer_url), p.name, peer_address(p.peer_url))
+            for p in cl.initial_cluster
+        ]
+        me = Peer(
+            self.identity.member_id, cfg.name, peer_address(cfg.initial_advertise_peer_urls[0])
+        )
+        raft_dir = cfg.storage.data_dir / "member" / "raft"
+        raft_dir.mkdir(parents=True, exist_ok=True)
+        settings = RaftSettings(
+            data_dir=str(raft_dir),
+            secret=cl.secret,
+            bind_address=peer_address(cl.listen_peer_url),
+            append_entries_period=cl.append_entries_period,
+            tick_period=cl.tick_period,
+            election_timeout_min=cl.election_timeout_min,
+            election_timeout_max=cl.election_timeout_max,
+            log_compaction_entries=cl.snapshot_entries,
+            log_compaction_seconds=cl.snapshot_seconds,
+        )
+        return RaftProposer(
+            fsm, me, peers, settings, listeners, cfg.request_timeout, self._on_fatal
+        )
+
+    async def _publish_self(self, proposer: RaftProposer) -> None:
+        """Record this member's name and client URLs in the replicated member list."""
+        cfg = self.config
+        me = rpc_pb2.Member(
+            ID=self.identity.member_id,
+            name=cfg.name,
+            peerURLs=list(cfg.initial_advertise_peer_urls),
+            clientURLs=list(cfg.advertise_client_urls),
+        )
+        while True:
+            try:
+                await proposer.propose(command_pb2.Command(member_publish=me))
+                logger.info("published member name=%s member_id=%x", cfg.name, me.ID)
+                return
+            except KvError as err:
+                logger.info("publish retry error=%s", err.message)
+                await asyncio.sleep(0.5)
 
     async def _revoke_lease(self, lease_id: int) -> object:
         assert self._proposer is not None
@@ -140,6 +186,10 @@ class KvServer:
         return self._proposer is not None and self._proposer.is_leader()
 
     async def aclose(self) -> None:
+        if self._publisher is not None:
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
         if self._health is not None:
             for name in ["", *SERVICE_NAMES]:
                 await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
 
@@ -308,7 +308,7 @@ class Election:
             raise NoElectedLeaderError("election: no leader")
         return result.kvs[0]
 
-    async def observe(self) -> AsyncIterator[KeyValue]:
+    async def observe(self) -> AsyncGenerator[KeyValue, None]:
         """Yield the leader each time it changes (new leader or new proclamation)."""
         client = self.session.client
         while True:

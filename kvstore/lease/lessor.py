@@ -44,6 +44,8 @@ class Lessor:
         self._revoking: set[int] = set()
         self._task: asyncio.Task[None] | None = None
         self._expiring: set[asyncio.Task[None]] = set()
+        self._reload_pending = False
+        self._was_leader = False
 
     async def start(self) -> None:
         leases = await asyncio.to_thread(self._load)
@@ -73,6 +75,11 @@ class Lessor:
         for lease_id, ttl in effects.granted:
             self._ttl[lease_id] = ttl
             self._deadline[lease_id] = now + ttl
+        for lease_id in effects.renewed:
+            if lease_id in self._ttl:
+                self._deadline[lease_id] = now + self._ttl[lease_id]
+        if effects.reset:
+            self._reload_pending = True
         for lease_id in effects.revoked:
             self._ttl.pop(lease_id, None)
             self._deadline.pop(lease_id, None)
@@ -101,7 +108,15 @@ class Lessor:
     async def _expire_loop(self) -> None:
         while True:
             await asyncio.sleep(self._config.check_interval)
-            if not self._is_leader():
+            if self._reload_pending:
+                self._reload_pending = False
+                self.promote(await asyncio.to_thread(self._load))
+            leader = self._is_leader()
+            if leader and not self._was_leader:
+                logger.info("leading: every lease gets a full TTL leases=%d", len(self._ttl))
+                self.promote()
+            self._was_leader = leader
+            if not leader:
                 continue
             for lease_id in self.expired():
                 self._revoking.add(lease_id)

@@ -53,12 +53,19 @@ class Applied:
     index: int
     result: Result
     revision: int
+    #: who proposed it: the proposing member resolves its caller by request id
+    member_id: int = 0
+    request_id: int = 0
 
 
 class StateMachine:
     def __init__(self, store: MvccStore, lease: LeaseConfig) -> None:
         self._store = store
         self._lease = lease
+
+    @property
+    def store(self) -> MvccStore:
+        return self._store
 
     def applied_index(self) -> int:
         with self._store.read() as view:
@@ -92,7 +99,9 @@ class StateMachine:
                     result = exc
                 else:
                     child.commit()
-                results.append(Applied(entry.index, result, batch.revision))
+                results.append(
+                    Applied(entry.index, result, batch.revision, cmd.member_id, cmd.request_id)
+                )
                 last = entry
             if last is not None:
                 batch.set_applied(last.index, last.term)
@@ -122,6 +131,14 @@ class StateMachine:
             return self._revoke(view, cmd.lease_revoke, effects)
         if kind == "alarm":
             return self._alarm(view, cmd.alarm)
+        if kind == "lease_keepalive":
+            return self._keepalive(view, cmd.lease_keepalive, effects)
+        if kind == "member_publish":
+            view.member_put(cmd.member_publish)
+            return None
+        if kind == "member_remove":
+            view.member_remove(cmd.member_remove.ID)
+            return None
         if kind == "barrier":
             return None
         raise CorruptCommandError(f"unknown command type {kind!r}")
@@ -159,6 +176,16 @@ class StateMachine:
         effects.revoked.append(req.ID)
         resp = rpc_pb2.LeaseRevokeResponse()
         resp.header.revision = rev
+        return resp
+
+    def _keepalive(
+        self, view: WriteView, req: rpc_pb2.LeaseKeepAliveRequest, effects: Effects
+    ) -> Message:
+        ttl = view.lease_ttl(req.ID)
+        if ttl is not None:
+            effects.renewed.append(req.ID)
+        resp = rpc_pb2.LeaseKeepAliveResponse(ID=req.ID, TTL=ttl or 0)
+        resp.header.revision = view.revision
         return resp
 
     def _alarm(self, view: WriteView, req: rpc_pb2.AlarmRequest) -> Message:

@@ -8,6 +8,7 @@ Databases (DESIGN §5):
 - ``lease``      8-byte lease id -> granted TTL
 - ``lease_keys`` 8-byte lease id -> attached user keys (dupsort)
 - ``meta``       name -> value: revision, compacted revision, applied index/term, ...
+- ``members``    8-byte member id -> etcdserverpb.Member (empty value: removed)
 
 This module knows LMDB and nothing of etcd.
 """
@@ -53,6 +54,7 @@ class Backend:
         self.lease = self.env.open_db(b"lease")
         self.lease_keys = self.env.open_db(b"lease_keys", dupsort=True)
         self.meta = self.env.open_db(b"meta")
+        self.members = self.env.open_db(b"members")
 
     def _open(self, map_size: int) -> Any:
         existing = self.path / "data.mdb"
@@ -141,6 +143,14 @@ class Backend:
             os.replace(target, self.path / "data.mdb")
             self._open_all(map_size)
             logger.info("defragmented bytes_before=%d bytes_after=%d", before, self.file_size())
+
+    def install(self, copy_path: Path) -> None:
+        """Replace the environment with the LMDB file at ``copy_path`` (a snapshot)."""
+        with self._write_lock, self._gate.exclusive():
+            map_size = int(self.env.info()["map_size"])
+            self.env.close()
+            os.replace(copy_path, self.path / "data.mdb")
+            self._open_all(map_size)
 
 
 class MapFullRetry(Exception):

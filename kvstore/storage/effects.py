@@ -14,4 +14,7 @@ class Effects:
     events: list[tuple[int, list[kv_pb2.Event]]] = field(default_factory=list)
     granted: list[tuple[int, int]] = field(default_factory=list)
     revoked: list[int] = field(default_factory=list)
+    renewed: list[int] = field(default_factory=list)
+    #: the whole state was replaced (a snapshot was installed): watchers re-sync
+    reset: bool = False
     revision: int = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 from kvstore.config import StorageConfig
 from kvstore.storage.backend import Backend
@@ -67,6 +68,15 @@ class MvccStore:
         if compacted > self._compacted:
             self._compacted = compacted
             self._compactor.schedule(compacted)
+
+    def install_snapshot(self, copy_path: Path) -> None:
+        """Swap in an LMDB copy (from the leader) and reload the cached metadata."""
+        self.backend.install(copy_path)
+        with self.read() as view:
+            self._revision = view.revision
+            self._compacted = view.compacted
+            self._nospace = view.nospace_alarm
+        self._compactor.schedule(self._compacted)
 
     def wait_compacted(self, revision: int, timeout: float | None = None) -> bool:
         """Block until old revisions up to ``revision`` are physically gone."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 
-from kvstore.pb import kv_pb2
+from kvstore.pb import kv_pb2, rpc_pb2
 from kvstore.storage import records
 from kvstore.storage.backend import Backend, Txn
 from kvstore.storage.keys import KeyRange, decode_revision, encode_revision
@@ -201,6 +201,21 @@ class ReadView:
         if not cur.set_key(records.encode_lease_id(lease_id)):
             return []
         return [bytes(v) for v in cur.iternext_dup()]
+
+    # ---- members ------------------------------------------------------------
+
+    def members(self) -> dict[int, rpc_pb2.Member | None]:
+        """Every member ever recorded: ID -> Member, or None once removed."""
+        out: dict[int, rpc_pb2.Member | None] = {}
+        for raw_id, raw in self._txn.cursor(db=self._b.members):
+            member_id = int.from_bytes(raw_id, "big")
+            if raw:
+                member = rpc_pb2.Member()
+                member.ParseFromString(raw)
+                out[member_id] = member
+            else:
+                out[member_id] = None
+        return out
 
     # ---- integrity ----------------------------------------------------------
 

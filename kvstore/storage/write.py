@@ -9,7 +9,7 @@ without changes leaves the store revision where it was, as in etcd.
 
 from __future__ import annotations
 
-from kvstore.pb import kv_pb2
+from kvstore.pb import kv_pb2, rpc_pb2
 from kvstore.storage import records
 from kvstore.storage.backend import Backend, Txn
 from kvstore.storage.keys import KeyRange, encode_revision
@@ -118,6 +118,17 @@ class WriteView(ReadView):
         raw_id = records.encode_lease_id(lease_id)
         self._txn.delete(raw_id, db=self._b.lease_keys)
         self._txn.delete(raw_id, db=self._b.lease)
+
+    # ---- members ------------------------------------------------------------
+
+    def member_put(self, member: rpc_pb2.Member) -> None:
+        raw_id = member.ID.to_bytes(8, "big")
+        if self._txn.get(raw_id, db=self._b.members) == b"":
+            return  # a removed member stays removed
+        self._txn.put(raw_id, member.SerializeToString(), db=self._b.members)
+
+    def member_remove(self, member_id: int) -> None:
+        self._txn.put(member_id.to_bytes(8, "big"), b"", db=self._b.members)
 
     # ---- meta ---------------------------------------------------------------
 

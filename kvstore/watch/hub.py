@@ -65,6 +65,13 @@ class WatchHub:
 
     def publish(self, effects: Effects) -> None:
         """Deliver a committed batch (called on the loop, in commit order)."""
+        if effects.reset:
+            # The state was replaced by a snapshot: everyone re-reads from LMDB.
+            self.revision = effects.revision
+            for watcher in list(self._synced):
+                self._synced.discard(watcher)
+                self._start_catchup(watcher)
+            return
         for rev, events in effects.events:
             self.revision = rev
             for watcher in list(self._synced):

@@ -1,0 +1,161 @@
+"""pysyncobj integration: the Raft node that drives the state machine.
+
+Facts this relies on (see shared/pysyncobj-notes.md):
+
+- ``apply_command`` runs on pysyncobj's tick thread for each committed REGULAR
+  entry, in log order; the entry's index is ``raftLastApplied + 1`` and its term
+  is in the in-memory log. It must never raise (pysyncobj would retry forever).
+- Entries are collected and applied as one LMDB batch when the commit index is
+  reached, or at the end of the tick (a tick callback), whichever comes first.
+- pysyncobj's journal is an mmap that is never synced. ``DurableTransport``
+  msyncs it before any message leaves this node, so an entry is on disk before
+  its append-entries (leader) or its acknowledgement (follower) is sent: a
+  committed entry is durable on a majority. One msync covers a whole batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj.transport import TCPTransport
+
+from kvstore.raft.fsm import Applied, Entry, StateMachine
+from kvstore.raft.snapshots import read_snapshot, write_snapshot
+from kvstore.storage.effects import Effects
+
+logger = logging.getLogger(__name__)
+
+AppliedFn = Callable[[list[Applied], Effects], None]
+FatalFn = Callable[[BaseException], None]
+
+
+class DurableTransport(TCPTransport):  # type: ignore[misc]
+    """pysyncobj's TCP transport, syncing the journal before each send."""
+
+    def send(self, node: Any, message: Any) -> bool:
+        self._syncObj.flush_journal()
+        return bool(super().send(node, message))
+
+
+class RaftNode(SyncObj):  # type: ignore[misc]
+    def __init__(
+        self,
+        self_address: str,
+        peers: list[str],
+        conf: SyncObjConf,
+        fsm: StateMachine,
+        on_applied: AppliedFn,
+        on_fatal: FatalFn,
+    ) -> None:
+        self._fsm = fsm
+        self._on_applied = on_applied
+        self._on_fatal = on_fatal
+        self._pending: list[Entry] = []
+        self._fatal = False
+        self._flushed_offset = -1
+        self._meta_mtime = 0
+        self._journal_path: str | None = conf.journalFile
+        conf.serializer = self._serialize
+        conf.deserializer = self._deserialize
+        super().__init__(self_address, peers, conf, transportClass=DurableTransport)
+        self._tick_calls: deque[Callable[[], None]] = deque()
+        self.addOnTickCallback(self._on_tick)
+
+    def _on_tick(self) -> None:
+        self.flush_pending()
+        while self._tick_calls:
+            call = self._tick_calls.popleft()
+            try:
+                call()
+            except Exception:
+                logger.exception("tick call failed")
+
+    def call_on_tick(self, call: Callable[[], None]) -> None:
+        """Run ``call`` on the tick thread (pysyncobj's state is not thread-safe)."""
+        self._tick_calls.append(call)
+
+    # ---- apply ----------------------------------------------------------------
+
+    @replicated  # type: ignore[untyped-decorator]
+    def apply_command(self, data: bytes) -> None:
+        if self._fatal:
+            return
+        try:
+            index = self.raftLastApplied + 1
+            log = self._SyncObj__raftLog
+            entry = log[index - log[0][1]]
+            if entry[1] != index:
+                raise RuntimeError(f"raft log lookup returned {entry[1]} for index {index}")
+            self._pending.append(Entry(index, entry[2], data))
+            if index >= self.raftCommitIndex:
+                self.flush_pending()
+        except BaseException as exc:  # never let pysyncobj retry forever
+            self._die(exc)
+
+    def flush_pending(self) -> None:
+        """Apply the collected entries as one batch (tick thread only)."""
+        if not self._pending or self._fatal:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            results, effects = self._fsm.apply_batch(batch)
+        except BaseException as exc:
+            self._die(exc)
+            return
+        self._on_applied(results, effects)
+
+    def _die(self, exc: BaseException) -> None:
+        self._fatal = True
+        logger.critical("apply failed; this member stops error=%r", exc)
+        self._on_fatal(exc)
+
+    # ---- durability -------------------------------------------------------
+
+    def flush_journal(self) -> None:
+        """msync the journal if it changed; fsync the term/vote file if it changed."""
+        journal = self._SyncObj__raftLog
+        offset = getattr(journal, "_FileJournal__currentOffset", None)
+        if offset is not None and offset != self._flushed_offset:
+            journal.flush()
+            self._flushed_offset = offset
+        if self._journal_path is not None:
+            meta = self._journal_path + ".meta"
+            try:
+                mtime = os.stat(meta).st_mtime_ns
+            except FileNotFoundError:
+                return
+            if mtime != self._meta_mtime:
+                fd = os.open(meta, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                self._meta_mtime = mtime
+
+    # ---- snapshots ------------------------------------------------------------
+
+    def _serialize(self, path: str, raft_data: Any) -> None:
+        self.flush_pending()
+        write_snapshot(self._fsm.store, path, raft_data)
+
+    def _deserialize(self, path: str) -> Any:
+        raft_data, installed = read_snapshot(self._fsm.store, path)
+        if installed:
+            with self._fsm.store.read() as view:
+                revision = view.revision
+            self._on_applied([], Effects(revision=revision, reset=True))
+        return raft_data
+
+    # ---- state ----------------------------------------------------------------
+
+    def leader_address(self) -> str | None:
+        leader = self._getLeader()
+        return None if leader is None else str(leader.address)
+
+    def is_leader(self) -> bool:
+        return bool(self._isLeader())

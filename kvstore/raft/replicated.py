@@ -1,0 +1,291 @@
+"""The Raft proposer: commands go through pysyncobj to every member.
+
+Results come back through the local apply: every member applies every command,
+and the member that proposed it (``member_id``) resolves its waiting caller by
+``request_id``. pysyncobj's callback is used only for failures.
+
+Linearizable reads wait for a shared read barrier: a no-op command proposed
+after the read arrived; once it is applied here, everything committed before
+the read is applied here too. A leader cut off from the others cannot commit
+the barrier, so it never serves a stale read — it times out instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+from pysyncobj import FAIL_REASON, SyncObjConf
+
+from kvstore.errors import (
+    KvError,
+    NoLeaderError,
+    RequestTimeoutError,
+    StoppedError,
+    UnavailableError,
+)
+from kvstore.pb import command_pb2
+from kvstore.raft.fsm import Applied, StateMachine
+from kvstore.raft.node import RaftNode
+from kvstore.raft.proposer import RaftStatus
+from kvstore.storage.effects import Effects
+
+logger = logging.getLogger(__name__)
+
+EffectsListener = Callable[[Effects], None]
+
+
+@dataclass(frozen=True)
+class Peer:
+    member_id: int
+    name: str
+    address: str  # host:port of the Raft transport
+
+
+@dataclass(frozen=True)
+class RaftSettings:
+    data_dir: str
+    secret: str | None
+    #: host:port the Raft transport listens on (default: the advertised one)
+    bind_address: str | None = None
+    #: seconds between append-entries (and the batching delay of proposals)
+    append_entries_period: float = 0.01
+    tick_period: float = 0.005
+    election_timeout_min: float = 0.4
+    election_timeout_max: float = 1.0
+    log_compaction_entries: int = 5000
+    log_compaction_seconds: float = 300.0
+
+
+def _failure(reason: int) -> KvError:
+    if reason in (FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER):
+        return NoLeaderError()
+    if reason == FAIL_REASON.QUEUE_FULL:
+        return UnavailableError("etcdserver: too many requests")
+    if reason in (FAIL_REASON.LEADER_CHANGED, FAIL_REASON.DISCARDED):
+        return UnavailableError("etcdserver: leader changed")
+    return RequestTimeoutError()
+
+
+class RaftProposer:
+    def __init__(
+        self,
+        fsm: StateMachine,
+        me: Peer,
+        peers: list[Peer],
+        settings: RaftSettings,
+        listeners: list[EffectsListener],
+        request_timeout: float,
+        on_fatal: Callable[[BaseException], None],
+    ) -> None:
+        self._fsm = fsm
+        self._me = me
+        self._peers = peers
+        self._settings = settings
+        self._listeners = listeners
+        self._timeout = request_timeout
+        self._on_fatal = on_fatal
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._node: RaftNode | None = None
+        self._waiting: dict[int, asyncio.Future[Message | None]] = {}
+        self._next_request = secrets.randbits(62) << 1
+        self._by_address = {p.address: p.member_id for p in peers}
+        self._barrier_waiters: list[asyncio.Future[None]] = []
+        self._barrier_running = False
+        self._stopped = False
+
+    @property
+    def node(self) -> RaftNode:
+        assert self._node is not None, "not started"
+        return self._node
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        s = self._settings
+        conf = SyncObjConf(
+            password=s.secret,
+            journalFile=f"{s.data_dir}/journal",
+            fullDumpFile=f"{s.data_dir}/snapshot",
+            dynamicMembershipChange=True,
+            appendEntriesPeriod=s.append_entries_period,
+            autoTickPeriod=s.tick_period,
+            raftMinTimeout=s.election_timeout_min,
+            raftMaxTimeout=s.election_timeout_max,
+            logCompactionMinEntries=s.log_compaction_entries,
+            logCompactionMinTime=s.log_compaction_seconds,
+            commandsWaitLeader=True,
+            connectionRetryTime=0.5,
+            connectionTimeout=1.5,
+            leaderFallbackTimeout=max(3 * s.election_timeout_max, 2.0),
+            useFork=False,
+            bindAddress=s.bind_address or self._me.address,
+        )
+        others = [p.address for p in self._peers if p.member_id != self._me.member_id]
+        self._node = await asyncio.to_thread(
+            RaftNode,
+            self._me.address,
+            others,
+            conf,
+            self._fsm,
+            self._on_applied_threadsafe,
+            self._on_fatal_threadsafe,
+        )
+
+    async def aclose(self) -> None:
+        self._stopped = True
+        if self._node is not None:
+            await asyncio.to_thread(self._node.destroy_synchronous)
+        for waiting in self._waiting.values():
+            if not waiting.done():
+                waiting.set_exception(StoppedError())
+        for barrier in self._barrier_waiters:
+            if not barrier.done():
+                barrier.set_exception(StoppedError())
+        self._waiting.clear()
+
+    # ---- proposing ------------------------------------------------------------
+
+    async def propose(self, cmd: command_pb2.Command) -> Message | None:
+        if self._stopped:
+            raise StoppedError()
+        self._next_request += 1
+        request_id = self._next_request
+        cmd.request_id = request_id
+        cmd.member_id = self._me.member_id
+        fut: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = fut
+        self.node.apply_command(cmd.SerializeToString(), callback=self._callback_for(request_id))
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self._timeout)
+        except TimeoutError as exc:
+            no_leader = self.status().leader_id == 0
+            raise (NoLeaderError() if no_leader else RequestTimeoutError()) from exc
+        finally:
+            self._waiting.pop(request_id, None)
+
+    def _callback_for(self, request_id: int) -> Callable[[object, int], None]:
+        def callback(result: object, reason: int) -> None:  # tick thread
+            if reason != FAIL_REASON.SUCCESS and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._fail, request_id, _failure(reason))
+
+        return callback
+
+    def _fail(self, request_id: int, err: KvError) -> None:
+        fut = self._waiting.get(request_id)
+        if fut is not None and not fut.done():
+            fut.set_exception(err)
+
+    def _on_applied_threadsafe(self, results: list[Applied], effects: Effects) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._deliver, results, effects)
+
+    def _on_fatal_threadsafe(self, exc: BaseException) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_fatal, exc)
+
+    def _deliver(self, results: list[Applied], effects: Effects) -> None:
+        for listener in self._listeners:
+            try:
+                listener(effects)
+            except Exception:
+                logger.exception("effects listener failed")
+        for applied in results:
+            if applied.member_id != self._me.member_id:
+                continue
+            fut = self._waiting.get(applied.request_id)
+            if fut is None or fut.done():
+                continue
+            if isinstance(applied.result, KvError):
+                fut.set_exception(applied.result)
+            else:
+                fut.set_result(applied.result)
+
+    # ---- reads ------------------------------------------------------------------
+
+    async def read_barrier(self) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._barrier_waiters.append(fut)
+        if not self._barrier_running:
+            asyncio.get_running_loop().create_task(self._run_barriers())
+        await fut
+
+    async def _run_barriers(self) -> None:
+        self._barrier_running = True
+        try:
+            while self._barrier_waiters:
+                waiters, self._barrier_waiters = self._barrier_waiters, []
+                try:
+                    await self.propose(command_pb2.Command(barrier=command_pb2.Barrier()))
+                except KvError as err:
+                    for fut in waiters:
+                        if not fut.done():
+                            fut.set_exception(err)
+                    continue
+                for fut in waiters:
+                    if not fut.done():
+                        fut.set_result(None)
+        finally:
+            self._barrier_running = False
+
+    # ---- state ----------------------------------------------------------------
+
+    def is_leader(self) -> bool:
+        return self._node is not None and not self._stopped and self._node.is_leader()
+
+    def status(self) -> RaftStatus:
+        if self._node is None:
+            return RaftStatus(0, 0, 0, 0)
+        leader = self._node.leader_address()
+        leader_id = self._by_address.get(leader, 0) if leader else 0
+        return RaftStatus(
+            leader_id,
+            int(self._node.raftCurrentTerm),
+            int(self._node.raftCommitIndex),
+            int(self._node.raftLastApplied),
+        )
+
+    def learn_peer(self, peer: Peer) -> None:
+        self._by_address[peer.address] = peer.member_id
+
+    # ---- membership ---------------------------------------------------------------
+
+    async def _membership(self, start: Callable[[Callable[[object, int], None]], None]) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[int] = loop.create_future()
+
+        def settle(reason: int) -> None:
+            if not fut.done():
+                fut.set_result(reason)
+
+        def done(result: object, reason: int) -> None:  # tick thread
+            loop.call_soon_threadsafe(settle, reason)
+
+        self.node.call_on_tick(lambda: start(done))
+        try:
+            reason = await asyncio.wait_for(fut, self._timeout)
+        except TimeoutError as exc:
+            raise RequestTimeoutError() from exc
+        if reason != FAIL_REASON.SUCCESS:
+            if reason == FAIL_REASON.REQUEST_DENIED:
+                raise UnavailableError("etcdserver: request denied by the Raft leader")
+            raise _failure(reason)
+
+    async def add_member(self, peer: Peer) -> None:
+        self.learn_peer(peer)
+        await self._membership(lambda cb: self.node.addNodeToCluster(peer.address, callback=cb))
+
+    async def remove_member(self, address: str) -> None:
+        await self._membership(lambda cb: self.node.removeNodeFromCluster(address, callback=cb))
+
+    async def move_leader(self, address: str) -> None:
+        await self._membership(lambda cb: self.node.transferLeadership(address, callback=cb))
+
+    def address_of(self, member_id: int) -> str | None:
+        for address, known in self._by_address.items():
+            if known == member_id:
+                return address
+        return None
