@@ -10,6 +10,7 @@
     ├── LeaseNotFoundError       NOT_FOUND
     ├── LeaseExistsError         FAILED_PRECONDITION
     ├── UnavailableError         UNAVAILABLE  (NoLeaderError, RequestTimeoutError)
+    ├── InvalidAuthTokenError    UNAUTHENTICATED
     ├── NoSpaceError             RESOURCE_EXHAUSTED
     ├── UnsupportedError         UNIMPLEMENTED, names the field
     └── MemberError              member add/remove failures
@@ -113,6 +114,11 @@ class RequestTimeoutError(UnavailableError):
 
 class StoppedError(UnavailableError):
     message = "etcdserver: server stopped"
+
+
+class InvalidAuthTokenError(KvError):
+    code = "UNAUTHENTICATED"
+    message = "etcdserver: invalid auth token"
 
 
 class NoSpaceError(KvError):

@@ -36,9 +36,9 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
     async def MemberAdd(
         self, request: rpc_pb2.MemberAddRequest, context: Ctx
     ) -> rpc_pb2.MemberAddResponse:
-        raft = self._ms.raft("MemberAdd")
         if request.isLearner:
             raise UnsupportedError("isLearner (kvstore has no learners)")
+        raft = self._ms.raft("MemberAdd")
         if len(request.peerURLs) != 1:
             raise MemberError("kvstore: a member needs exactly one peer URL")
         url = request.peerURLs[0]

@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from kvstore.api.auth import TokenInterceptor
 from kvstore.api.cluster import ClusterService
 from kvstore.api.context import Member
 from kvstore.api.edge import Identity
@@ -91,11 +92,12 @@ class KvServer:
 
         member = Member(cfg, self.identity, store, proposer, hub, lessor)
         server = self._grpc = grpc.aio.server(
+            interceptors=[TokenInterceptor()],
             options=[
                 ("grpc.max_receive_message_length", cfg.max_request_bytes + GRPC_OVERHEAD_BYTES),
                 ("grpc.max_send_message_length", 2**31 - 1),
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
         rpc_pb2_grpc.add_KVServicer_to_server(KVService(member), server)
         rpc_pb2_grpc.add_WatchServicer_to_server(WatchService(member), server)

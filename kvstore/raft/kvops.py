@@ -7,7 +7,7 @@ on a missing key); the state machine turns those into error results.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass
 
 from kvstore.errors import KeyNotFoundError, LeaseNotFoundError
 from kvstore.pb import kv_pb2, rpc_pb2
@@ -20,6 +20,8 @@ Cmp = rpc_pb2.Compare
 
 def apply_put(view: WriteView, req: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
     value, lease = req.value, req.lease
+    if lease and view.lease_ttl(lease) is None:  # etcd looks the lease up first
+        raise LeaseNotFoundError()
     if req.ignore_value or req.ignore_lease:
         prev = view.get(req.key)
         if prev is None:
@@ -27,9 +29,7 @@ def apply_put(view: WriteView, req: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
         if req.ignore_value:
             value = prev.value
         if req.ignore_lease:
-            lease = prev.lease
-    if lease and view.lease_ttl(lease) is None:
-        raise LeaseNotFoundError()
+            lease = prev.lease  # attached to a live key: the lease exists
     prev = view.put(req.key, value, lease)
     resp = rpc_pb2.PutResponse()
     resp.header.revision = view.pending_revision
@@ -47,15 +47,43 @@ def apply_delete(view: WriteView, req: rpc_pb2.DeleteRangeRequest) -> rpc_pb2.De
     return resp
 
 
-def apply_txn(view: WriteView, req: rpc_pb2.TxnRequest) -> rpc_pb2.TxnResponse:
-    """Evaluate the compares, check the chosen branch, then run it in order."""
+@dataclass(frozen=True, slots=True)
+class _Path:
+    """Which branch each (nested) txn takes, decided before anything is written."""
+
+    succeeded: bool
+    nested: tuple[_Path, ...]
+
+
+def _choose(view: WriteView, req: rpc_pb2.TxnRequest) -> _Path:
     succeeded = all(_compare(view, c) for c in req.compare)
     ops = req.success if succeeded else req.failure
-    _precheck(view, ops)
-    resp = rpc_pb2.TxnResponse(succeeded=succeeded)
-    for op in ops:
-        resp.responses.append(_run_op(view, op))
+    nested = tuple(
+        _choose(view, op.request_txn) for op in ops if op.WhichOneof("request") == "request_txn"
+    )
+    return _Path(succeeded, nested)
+
+
+def apply_txn(view: WriteView, req: rpc_pb2.TxnRequest) -> rpc_pb2.TxnResponse:
+    """Decide every branch (nested ones too) against the state before the txn,
+    as etcd does; check the chosen ops; then run them in order."""
+    path = _choose(view, req)
+    _precheck(view, req, path)
+    resp = _run_txn(view, req, path)
     resp.header.revision = view.pending_revision
+    return resp
+
+
+def _run_txn(view: WriteView, req: rpc_pb2.TxnRequest, path: _Path) -> rpc_pb2.TxnResponse:
+    resp = rpc_pb2.TxnResponse(succeeded=path.succeeded)
+    resp.header.SetInParent()  # etcd leaves the header of a nested txn empty
+    nested = iter(path.nested)
+    for op in req.success if path.succeeded else req.failure:
+        if op.WhichOneof("request") == "request_txn":
+            inner = _run_txn(view, op.request_txn, next(nested))
+            resp.responses.append(rpc_pb2.ResponseOp(response_txn=inner))
+        else:
+            resp.responses.append(_run_op(view, op))
     return resp
 
 
@@ -67,27 +95,33 @@ def _run_op(view: WriteView, op: rpc_pb2.RequestOp) -> rpc_pb2.ResponseOp:
         return rpc_pb2.ResponseOp(response_put=apply_put(view, op.request_put))
     if kind == "request_delete_range":
         return rpc_pb2.ResponseOp(response_delete_range=apply_delete(view, op.request_delete_range))
-    if kind == "request_txn":
-        return rpc_pb2.ResponseOp(response_txn=apply_txn(view, op.request_txn))
     return rpc_pb2.ResponseOp()
 
 
-def _precheck(view: WriteView, ops: Iterable[rpc_pb2.RequestOp]) -> None:
-    """Fail the whole txn before any write, as etcd does (leases, ignore_*)."""
-    for op in ops:
-        kind = op.WhichOneof("request")
-        if kind == "request_put":
+def _precheck(view: WriteView, req: rpc_pb2.TxnRequest, path: _Path) -> None:
+    """Fail the whole txn before any write, as etcd does: every put on the chosen
+    path first (ignore_* needs the key, then the lease must exist), then every range
+    (its revision must be retained)."""
+    _check(view, req, path, "request_put")
+    _check(view, req, path, "request_range")
+
+
+def _check(view: WriteView, req: rpc_pb2.TxnRequest, path: _Path, kind: str) -> None:
+    nested = iter(path.nested)
+    for op in req.success if path.succeeded else req.failure:
+        which = op.WhichOneof("request")
+        if which == "request_txn":
+            _check(view, op.request_txn, next(nested), kind)
+        elif which != kind:
+            continue
+        elif which == "request_put":
             put = op.request_put
-            if put.lease and view.lease_ttl(put.lease) is None:
-                raise LeaseNotFoundError()
             if (put.ignore_value or put.ignore_lease) and view.get(put.key) is None:
                 raise KeyNotFoundError()
-        elif kind == "request_range":
+            if put.lease and view.lease_ttl(put.lease) is None:
+                raise LeaseNotFoundError()
+        else:
             execute_range(view, op.request_range)  # raises on a bad revision
-        elif kind == "request_txn":
-            inner = op.request_txn
-            ok = all(_compare(view, c) for c in inner.compare)
-            _precheck(view, inner.success if ok else inner.failure)
 
 
 def _compare(view: WriteView, cmp: rpc_pb2.Compare) -> bool:

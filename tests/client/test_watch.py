@@ -1,0 +1,101 @@
+"""Watches against a real server: events, replay, filters, progress, multiplexing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from kvstore.client import Client, Event, EventType, Watch, WatchFilter
+
+
+async def take(watch: Watch, n: int, within: float = 10.0) -> list[Event]:
+    """The next ``n`` events of ``watch`` (fails rather than hangs)."""
+    out: list[Event] = []
+
+    async def collect() -> None:
+        async for event in watch:
+            out.append(event)
+            if len(out) == n:
+                return
+
+    await asyncio.wait_for(collect(), within)
+    return out
+
+
+async def test_watch_key_sees_puts_and_deletes_with_prev_kv(client: Client, ns: bytes) -> None:
+    key = ns + b"w"
+    async with client.watch(key, prev_kv=True) as w:
+        p1 = await client.put(key, b"1")
+        p2 = await client.put(key, b"2")
+        d = await client.delete(key)
+        await client.put(ns + b"other", b"x")
+        events = await take(w, 3)
+    assert [e.type for e in events] == [EventType.PUT, EventType.PUT, EventType.DELETE]
+    assert [e.revision for e in events] == [p1.revision, p2.revision, d.revision]
+    assert events[0].prev_kv is None
+    assert events[1].prev_kv is not None and events[1].prev_kv.value == b"1"
+    assert events[2].prev_kv is not None and events[2].prev_kv.value == b"2"
+    assert events[2].kv.key == key and events[2].kv.value == b""
+    assert w.revision >= d.revision
+
+
+async def test_watch_prefix_replays_from_start_revision(client: Client, ns: bytes) -> None:
+    first = await client.put(ns + b"a", b"1")
+    await client.put(ns + b"b", b"2")
+    await client.put(ns + b"a", b"3")
+    async with client.watch(ns, prefix=True, start_revision=first.revision) as w:
+        events = await take(w, 3)
+    assert [(e.key, e.kv.value) for e in events] == [
+        (ns + b"a", b"1"),
+        (ns + b"b", b"2"),
+        (ns + b"a", b"3"),
+    ]
+
+
+async def test_watch_filters(client: Client, ns: bytes) -> None:
+    async with client.watch(ns, prefix=True, filters=[WatchFilter.NOPUT]) as w:
+        await client.put(ns + b"a", b"1")
+        deleted = await client.delete(ns + b"a")
+        events = await take(w, 1)
+    assert events[0].type is EventType.DELETE and events[0].revision == deleted.revision
+
+
+async def test_many_watches_share_one_stream_and_cancel_independently(
+    client: Client, ns: bytes
+) -> None:
+    async with client.watch(ns + b"x") as wx:
+        async with client.watch(ns + b"y") as wy:
+            await client.put(ns + b"y", b"1")
+            assert [e.key for e in await take(wy, 1)] == [ns + b"y"]
+        # wy is canceled; wx still works on the same stream
+        await client.put(ns + b"y", b"2")
+        await client.put(ns + b"x", b"1")
+        assert [e.key for e in await take(wx, 1)] == [ns + b"x"]
+
+
+async def test_request_progress_gives_progress_notification(client: Client, ns: bytes) -> None:
+    async with client.watch(ns + b"quiet") as w:
+        written = await client.put(ns + b"elsewhere", b"v")
+        await w.request_progress()
+
+        async def first_response() -> None:
+            async for response in w.responses():
+                assert response.progress_notify and response.events == []
+                assert response.revision >= written.revision
+                return
+
+        await asyncio.wait_for(first_response(), 10)
+
+
+async def test_events_of_one_txn_arrive_together(client: Client, ns: bytes) -> None:
+    from kvstore.client import put
+
+    async with client.watch(ns, prefix=True) as w:
+        result = await client.txn().then(put(ns + b"a", b"1"), put(ns + b"b", b"1")).commit()
+
+        async def first_response() -> list[Event]:
+            async for response in w.responses():
+                return response.events
+            return []
+
+        events = await asyncio.wait_for(first_response(), 10)
+    assert [e.revision for e in events] == [result.revision, result.revision]
