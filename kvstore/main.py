@@ -87,6 +87,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--snapshot-count", type=int, default=5000, help="Raft entries between snapshots"
     )
+    p.add_argument(
+        "--request-timeout",
+        type=duration,
+        default=7.0,
+        help="how long a write or linearizable read waits for consensus (kvstore-specific)",
+    )
     p.add_argument("--quota-backend-bytes", type=int, default=8 * 1024**3)
     p.add_argument("--max-request-bytes", type=int, default=MAX_REQUEST_BYTES)
     p.add_argument("--experimental-watch-progress-notify-interval", type=duration, default=600.0)
@@ -175,6 +181,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
             progress_notify_interval=args.experimental_watch_progress_notify_interval
         ),
         max_request_bytes=args.max_request_bytes,
+        request_timeout=args.request_timeout,
     )
 
 

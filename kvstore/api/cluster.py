@@ -47,7 +47,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
                 raise MemberError("etcdserver: Peer URLs already exists")
             mid = member_id_of(url)
             new = rpc_pb2.Member(ID=mid, peerURLs=[url])
-            await raft.propose(command_pb2.Command(member_publish=new))
+            await raft.propose(command_pb2.Command(member_add=new))
             await raft.add_member(Peer(mid, "", peer_address(url)))
         return rpc_pb2.MemberAddResponse(
             header=self._header(), member=new, members=self._ms.members()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from kvstore.pb import rpc_pb2 as kvstore_dot_pb_dot_rpc__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18kvstore/pb/command.proto\x12\nkvstore.v1\x1a\x14kvstore/pb/rpc.proto\"\t\n\x07\x42\x61rrier\"\xec\x04\n\x07\x43ommand\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x11\n\tmember_id\x18\x02 \x01(\x04\x12\'\n\x03put\x18\n \x01(\x0b\x32\x18.etcdserverpb.PutRequestH\x00\x12\x38\n\x0c\x64\x65lete_range\x18\x0b \x01(\x0b\x32 .etcdserverpb.DeleteRangeRequestH\x00\x12\'\n\x03txn\x18\x0c \x01(\x0b\x32\x18.etcdserverpb.TxnRequestH\x00\x12\x35\n\ncompaction\x18\r \x01(\x0b\x32\x1f.etcdserverpb.CompactionRequestH\x00\x12\x36\n\x0blease_grant\x18\x0e \x01(\x0b\x32\x1f.etcdserverpb.LeaseGrantRequestH\x00\x12\x38\n\x0clease_revoke\x18\x0f \x01(\x0b\x32 .etcdserverpb.LeaseRevokeRequestH\x00\x12&\n\x07\x62\x61rrier\x18\x10 \x01(\x0b\x32\x13.kvstore.v1.BarrierH\x00\x12+\n\x05\x61larm\x18\x11 \x01(\x0b\x32\x1a.etcdserverpb.AlarmRequestH\x00\x12>\n\x0flease_keepalive\x18\x12 \x01(\x0b\x32#.etcdserverpb.LeaseKeepAliveRequestH\x00\x12.\n\x0emember_publish\x18\x13 \x01(\x0b\x32\x14.etcdserverpb.MemberH\x00\x12:\n\rmember_remove\x18\x14 \x01(\x0b\x32!.etcdserverpb.MemberRemoveRequestH\x00\x42\x04\n\x02opb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18kvstore/pb/command.proto\x12\nkvstore.v1\x1a\x14kvstore/pb/rpc.proto\"\t\n\x07\x42\x61rrier\"\x98\x05\n\x07\x43ommand\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x11\n\tmember_id\x18\x02 \x01(\x04\x12\'\n\x03put\x18\n \x01(\x0b\x32\x18.etcdserverpb.PutRequestH\x00\x12\x38\n\x0c\x64\x65lete_range\x18\x0b \x01(\x0b\x32 .etcdserverpb.DeleteRangeRequestH\x00\x12\'\n\x03txn\x18\x0c \x01(\x0b\x32\x18.etcdserverpb.TxnRequestH\x00\x12\x35\n\ncompaction\x18\r \x01(\x0b\x32\x1f.etcdserverpb.CompactionRequestH\x00\x12\x36\n\x0blease_grant\x18\x0e \x01(\x0b\x32\x1f.etcdserverpb.LeaseGrantRequestH\x00\x12\x38\n\x0clease_revoke\x18\x0f \x01(\x0b\x32 .etcdserverpb.LeaseRevokeRequestH\x00\x12&\n\x07\x62\x61rrier\x18\x10 \x01(\x0b\x32\x13.kvstore.v1.BarrierH\x00\x12+\n\x05\x61larm\x18\x11 \x01(\x0b\x32\x1a.etcdserverpb.AlarmRequestH\x00\x12>\n\x0flease_keepalive\x18\x12 \x01(\x0b\x32#.etcdserverpb.LeaseKeepAliveRequestH\x00\x12.\n\x0emember_publish\x18\x13 \x01(\x0b\x32\x14.etcdserverpb.MemberH\x00\x12:\n\rmember_remove\x18\x14 \x01(\x0b\x32!.etcdserverpb.MemberRemoveRequestH\x00\x12*\n\nmember_add\x18\x15 \x01(\x0b\x32\x14.etcdserverpb.MemberH\x00\x42\x04\n\x02opb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,5 +35,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BARRIER']._serialized_start=62
   _globals['_BARRIER']._serialized_end=71
   _globals['_COMMAND']._serialized_start=74
-  _globals['_COMMAND']._serialized_end=694
+  _globals['_COMMAND']._serialized_end=738
 # @@protoc_insertion_point(module_scope)

@@ -136,6 +136,9 @@ class StateMachine:
         if kind == "member_publish":
             view.member_put(cmd.member_publish)
             return None
+        if kind == "member_add":
+            view.member_put(cmd.member_add, revive=True)
+            return None
         if kind == "member_remove":
             view.member_remove(cmd.member_remove.ID)
             return None

@@ -121,10 +121,11 @@ class WriteView(ReadView):
 
     # ---- members ------------------------------------------------------------
 
-    def member_put(self, member: rpc_pb2.Member) -> None:
+    def member_put(self, member: rpc_pb2.Member, revive: bool = False) -> None:
+        """Record a member; a removed one comes back only when ``revive`` (MemberAdd)."""
         raw_id = member.ID.to_bytes(8, "big")
-        if self._txn.get(raw_id, db=self._b.members) == b"":
-            return  # a removed member stays removed
+        if not revive and self._txn.get(raw_id, db=self._b.members) == b"":
+            return
         self._txn.put(raw_id, member.SerializeToString(), db=self._b.members)
 
     def member_remove(self, member_id: int) -> None:

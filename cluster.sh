@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# cluster.sh: a local kvstore cluster in one command.
+#
+#   ./cluster.sh start [N] [--base-port P]   N members on 127.0.0.1 (default 3)
+#   ./cluster.sh stop | status | clean
+#   ./cluster.sh kill NAME | restart NAME | logs NAME
+#
+# Client ports: 2379, 22379, 32379, ... (member i > 1 listens on P + i*10000);
+# each peer port is its client port + 1. Data, logs and pids live in .cluster/
+# (or $KVSTORE_CLUSTER_DIR). The first start creates .venv and installs kvstore.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")" && pwd)"
+DIR="${KVSTORE_CLUSTER_DIR:-$ROOT/.cluster}"
+PY="$ROOT/.venv/bin/python"
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+}
+
+ensure_venv() {
+  if [ ! -x "$PY" ]; then
+    echo "creating $ROOT/.venv ..."
+    python3 -m venv "$ROOT/.venv"
+  fi
+  if ! "$PY" -c "import kvstore.api.server" >/dev/null 2>&1; then
+    echo "installing kvstore into .venv ..."
+    "$PY" -m pip install -q --upgrade pip >/dev/null
+    "$PY" -m pip install -q -e "$ROOT"
+  fi
+}
+
+client_port() { # member index (1-based), base port
+  if [ "$1" -eq 1 ]; then echo "$2"; else echo $(( $2 + $1 * 10000 )); fi
+}
+
+member_names() { [ -f "$DIR/members" ] && cat "$DIR/members" || true; }
+
+pid_alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
+
+start_member() { # name
+  local name="$1" line
+  line="$(grep "^$name " "$DIR/members.conf")" || die "no member named $name"
+  # shellcheck disable=SC2086
+  set -- $line
+  if pid_alive "$name"; then echo "$name is already running"; return; fi
+  "$PY" -m kvstore --name "$name" --data-dir "$DIR/$name" \
+    --listen-client-urls "http://127.0.0.1:$2" --advertise-client-urls "http://127.0.0.1:$2" \
+    --initial-cluster "$(cat "$DIR/initial-cluster")" --peer-secret-file "$DIR/secret" \
+    --log-format text >>"$DIR/$name.log" 2>&1 &
+  echo $! >"$DIR/$name.pid"
+}
+
+endpoints() {
+  local eps=""
+  while read -r name port; do eps="${eps:+$eps,}127.0.0.1:$port"; done <"$DIR/members.conf"
+  echo "$eps"
+}
+
+status_table() { # prints a table; exit 0 when a leader is known
+  "$PY" - "$(endpoints)" "$DIR/members.conf" <<'PYEOF'
+import sys
+import grpc
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+
+eps = sys.argv[1].split(",")
+names = [line.split()[0] for line in open(sys.argv[2]) if line.strip()]
+rows, leaders = [], set()
+for name, ep in zip(names, eps):
+    try:
+        with grpc.insecure_channel(ep) as ch:
+            st = rpc_pb2_grpc.MaintenanceStub(ch).Status(rpc_pb2.StatusRequest(), timeout=1.5)
+        is_leader = st.leader != 0 and st.leader == st.header.member_id
+        if st.leader:
+            leaders.add(st.leader)
+        rows.append((name, ep, "*" if is_leader else "", str(st.header.revision),
+                     str(st.raftIndex), f"{st.dbSize / 1024:.0f} KiB"))
+    except grpc.RpcError as err:
+        rows.append((name, ep, "", "-", "-", f"down ({err.code().name})"))
+head = ("NAME", "ENDPOINT", "LEADER", "REVISION", "RAFT INDEX", "DB SIZE")
+widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+for r in [head, *rows]:
+    print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+sys.exit(0 if leaders else 1)
+PYEOF
+}
+
+cmd_start() {
+  local n=3 base=2379
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --base-port) base="$2"; shift 2 ;;
+      --base-port=*) base="${1#*=}"; shift ;;
+      [0-9]*) n="$1"; shift ;;
+      *) die "start: unknown argument $1" ;;
+    esac
+  done
+  [ "$n" -ge 1 ] || die "start: N must be at least 1"
+  ensure_venv
+  mkdir -p "$DIR"
+  if [ -f "$DIR/members.conf" ]; then
+    echo "reusing the cluster in $DIR (./cluster.sh clean to start afresh)"
+  else
+    [ -f "$DIR/secret" ] || "$PY" -c "import secrets; print(secrets.token_hex(32))" >"$DIR/secret"
+    chmod 600 "$DIR/secret"
+    : >"$DIR/members.conf"
+    local ic="" i port
+    for i in $(seq 1 "$n"); do
+      port="$(client_port "$i" "$base")"
+      echo "m$i $port" >>"$DIR/members.conf"
+      ic="${ic:+$ic,}m$i=http://127.0.0.1:$((port + 1))"
+    done
+    echo "$ic" >"$DIR/initial-cluster"
+  fi
+  while read -r name _; do start_member "$name"; done <"$DIR/members.conf"
+  local deadline=$((SECONDS + 60))
+  until status_table >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || { status_table || true; die "no leader after 60 s; see ./cluster.sh logs NAME"; }
+    sleep 0.3
+  done
+  status_table
+  echo
+  echo "endpoints: $(endpoints)"
+  echo "try:       ETCDCTL_API=3 etcdctl --endpoints=$(endpoints | sed 's#127#http://127#g') put hello world"
+}
+
+cmd_stop() {
+  [ -f "$DIR/members.conf" ] || { echo "no cluster in $DIR"; return; }
+  while read -r name _; do
+    if pid_alive "$name"; then kill "$(cat "$DIR/$name.pid")"; fi
+  done <"$DIR/members.conf"
+  while read -r name _; do
+    local deadline=$((SECONDS + 15))
+    while pid_alive "$name" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    if pid_alive "$name"; then kill -9 "$(cat "$DIR/$name.pid")"; fi
+    rm -f "$DIR/$name.pid"
+  done <"$DIR/members.conf"
+  echo "stopped"
+}
+
+cmd_status() {
+  [ -f "$DIR/members.conf" ] || die "no cluster in $DIR (./cluster.sh start)"
+  ensure_venv
+  status_table || true
+}
+
+cmd_kill() {
+  [ $# -eq 1 ] || die "usage: ./cluster.sh kill NAME"
+  pid_alive "$1" || die "$1 is not running"
+  kill -9 "$(cat "$DIR/$1.pid")"
+  rm -f "$DIR/$1.pid"
+  echo "killed $1 (SIGKILL)"
+}
+
+cmd_restart() {
+  [ $# -eq 1 ] || die "usage: ./cluster.sh restart NAME"
+  ensure_venv
+  if pid_alive "$1"; then
+    kill "$(cat "$DIR/$1.pid")"
+    local deadline=$((SECONDS + 15))
+    while pid_alive "$1" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+  fi
+  start_member "$1"
+  echo "restarted $1"
+}
+
+cmd_logs() {
+  [ $# -eq 1 ] || die "usage: ./cluster.sh logs NAME"
+  [ -f "$DIR/$1.log" ] || die "no log for $1"
+  cat "$DIR/$1.log"
+}
+
+cmd_clean() {
+  cmd_stop >/dev/null
+  rm -rf "$DIR"
+  echo "removed $DIR"
+}
+
+[ $# -ge 1 ] || usage
+command="$1"; shift
+case "$command" in
+  start) cmd_start "$@" ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  kill) cmd_kill "$@" ;;
+  restart) cmd_restart "$@" ;;
+  logs) cmd_logs "$@" ;;
+  clean) cmd_clean ;;
+  -h|--help|help) usage ;;
+  *) echo "cluster.sh: unknown command $command" >&2; usage ;;
+esac

@@ -1,0 +1,77 @@
+"""A leader cut off from both followers never serves a stale linearizable read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from tests.support.kvcluster import kv, kv_cluster, retry_write
+from tests.support.procs import wait_until
+
+
+def _move_leader(endpoint: str, target_id: int) -> None:
+    with grpc.insecure_channel(endpoint) as ch:
+        rpc_pb2_grpc.MaintenanceStub(ch).MoveLeader(
+            rpc_pb2.MoveLeaderRequest(targetID=target_id), timeout=10
+        )
+
+
+def test_isolated_leader_serves_no_stale_reads(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path, extra=["--request-timeout", "3s"]) as cluster:
+        # Make the member whose links all sit behind its own proxy the leader.
+        target = cluster.lowest
+        target_id = cluster.status(target).header.member_id
+        leader = cluster.leader()
+        if leader is not target:
+            retry_write(lambda: _move_leader(leader.endpoint, target_id))
+        wait_until(lambda: cluster.leader() is target, timeout=30)
+
+        channel, old_stub = kv(target)
+        with channel:
+            old_stub.Put(rpc_pb2.PutRequest(key=b"k", value=b"before"), timeout=10)
+            target.proxy.block()  # partition: target | the other two
+
+            others = [m for m in cluster.members if m is not target]
+            new_leader = cluster.leader(others)
+            assert new_leader is not target
+            ch2, new_stub = kv(new_leader)
+            with ch2:
+                retry_write(
+                    lambda: new_stub.Put(rpc_pb2.PutRequest(key=b"k", value=b"after"), timeout=5)
+                )
+                fresh = new_stub.Range(rpc_pb2.RangeRequest(key=b"k"), timeout=10)
+                assert fresh.kvs[0].value == b"after"
+
+            # The cut-off member: a linearizable read must fail, never return "before".
+            try:
+                stale = old_stub.Range(rpc_pb2.RangeRequest(key=b"k"), timeout=15)
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.UNAVAILABLE, err
+                assert err.details() in (
+                    "etcdserver: request timed out",
+                    "etcdserver: no leader",
+                    "etcdserver: leader changed",
+                )
+            else:
+                raise AssertionError(f"stale linearizable read: {stale.kvs[0].value!r}")
+            # A write there is not acknowledged (its outcome is unknown: it may still
+            # be applied after the partition heals, as with etcd).
+            try:
+                old_stub.Put(rpc_pb2.PutRequest(key=b"lost", value=b"x"), timeout=15)
+                raise AssertionError("a write in the minority must not be acknowledged")
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.UNAVAILABLE
+            # Serializable reads are allowed to be stale, and are served locally.
+            local = old_stub.Range(rpc_pb2.RangeRequest(key=b"k", serializable=True), timeout=5)
+            assert local.kvs[0].value == b"before"
+
+            target.proxy.heal()
+            wait_until(
+                lambda: (
+                    old_stub.Range(rpc_pb2.RangeRequest(key=b"k"), timeout=5).kvs[0].value
+                    == b"after"
+                ),
+                timeout=60,
+            )

@@ -1,0 +1,169 @@
+"""A 3-member cluster of real processes: writes anywhere, kill -9, restart, durability."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import grpc
+
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from tests.support.kvcluster import Cluster, Member, kv, kv_cluster, retry_write
+from tests.support.procs import wait_until
+
+
+def _get_all(member: Member, prefix: bytes, serializable: bool) -> dict[bytes, bytes]:
+    channel, stub = kv(member)
+    with channel:
+        resp = stub.Range(
+            rpc_pb2.RangeRequest(
+                key=prefix,
+                range_end=prefix[:-1] + bytes([prefix[-1] + 1]),
+                serializable=serializable,
+            ),
+            timeout=10,
+        )
+    return {x.key: x.value for x in resp.kvs}
+
+
+def _hash(member: Member, revision: int) -> int:
+    with grpc.insecure_channel(member.endpoint) as ch:
+        resp = rpc_pb2_grpc.MaintenanceStub(ch).HashKV(
+            rpc_pb2.HashKVRequest(revision=revision), timeout=10
+        )
+    return int(resp.hash)
+
+
+def test_writes_to_each_member_are_seen_by_every_member(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path) as cluster:
+        expected = {}
+        for i, member in enumerate(cluster.members):
+            channel, stub = kv(member)
+            with channel:
+                key, value = f"/each/{member.name}".encode(), f"v{i}".encode()
+                stub.Put(rpc_pb2.PutRequest(key=key, value=value), timeout=10)
+                expected[key] = value
+        for member in cluster.members:
+            # linearizable: each member sees every acknowledged write at once
+            assert _get_all(member, b"/each/", serializable=False) == expected
+        members = {m.name for m in _member_list(cluster.members[0])}
+        assert members == {"m1", "m2", "m3"}
+
+
+def _member_list(member: Member) -> list[rpc_pb2.Member]:
+    with grpc.insecure_channel(member.endpoint) as ch:
+        resp = rpc_pb2_grpc.ClusterStub(ch).MemberList(rpc_pb2.MemberListRequest(), timeout=10)
+    return list(resp.members)
+
+
+class Writer:
+    """Puts unique keys round-robin over all members; records what was acknowledged."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.acked: dict[bytes, bytes] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.errors = 0
+
+    def run(self) -> None:
+        channels = [grpc.insecure_channel(m.endpoint) for m in self.cluster.members]
+        stubs = [rpc_pb2_grpc.KVStub(c) for c in channels]
+        i = 0
+        try:
+            while not self.stop.is_set() and i < 20000:
+                key, value = f"/load/{i:06d}".encode(), f"value-{i}".encode()
+                try:
+                    stubs[i % len(stubs)].Put(rpc_pb2.PutRequest(key=key, value=value), timeout=5)
+                    self.acked[key] = value
+                except grpc.RpcError:
+                    self.errors += 1
+                i += 1
+        finally:
+            for c in channels:
+                c.close()
+
+
+def test_kill_leader_under_load_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path) as cluster:
+        writer = Writer(cluster)
+        writer.thread.start()
+        try:
+            wait_until(lambda: len(writer.acked) >= 100, timeout=30)
+            leader = cluster.leader()
+            leader.server.kill(signal.SIGKILL)
+            survivors = [m for m in cluster.members if m is not leader]
+            cluster.leader(survivors)
+            before = len(writer.acked)
+            wait_until(lambda: len(writer.acked) >= before + 100, timeout=30)
+            leader.server.argv = cluster.argv(leader)
+            leader.server.start()
+            wait_until(lambda: len(writer.acked) >= before + 200, timeout=30)
+        finally:
+            writer.stop.set()
+            writer.thread.join(30)
+        cluster.wait_applied_equal()
+        revision = cluster.status(cluster.members[0]).header.revision
+        for member in cluster.members:
+            stored = _get_all(member, b"/load/", serializable=True)
+            missing = {k for k in writer.acked if stored.get(k) != writer.acked[k]}
+            assert not missing, f"{member.name} lost {len(missing)} acknowledged writes"
+        hashes = {_hash(m, revision) for m in cluster.members}
+        assert len(hashes) == 1, f"members disagree at revision {revision}: {hashes}"
+
+
+def test_whole_cluster_restart_keeps_everything(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path) as cluster:
+        channel, stub = kv(cluster.members[1])
+        with channel:
+            for i in range(50):
+                stub.Put(rpc_pb2.PutRequest(key=f"/all/{i}".encode(), value=b"x"), timeout=10)
+        for member in cluster.members:
+            member.server.kill(signal.SIGKILL)
+        for member in cluster.members:
+            cluster.start(member, wait=False)
+        for member in cluster.members:
+            member.server.wait_ready()
+        cluster.leader()
+        for member in cluster.members:
+            got = retry_write(lambda m=member: _get_all(m, b"/all/", serializable=False))
+            assert got == {f"/all/{i}".encode(): b"x" for i in range(50)}
+
+
+def test_wiped_member_rejoins_and_catches_up_by_snapshot(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path, extra=["--snapshot-count", "50"]) as cluster:
+        leader = cluster.leader()
+        victim = next(m for m in cluster.members if m is not leader)
+        channel, stub = kv(leader)
+        with channel:
+            for i in range(30):
+                stub.Put(rpc_pb2.PutRequest(key=f"/snap/{i:03d}".encode(), value=b"a"), timeout=10)
+        with grpc.insecure_channel(leader.endpoint) as ch:
+            clu = rpc_pb2_grpc.ClusterStub(ch)
+            victim_id = cluster.status(victim).header.member_id
+            victim.server.kill(signal.SIGKILL)
+            clu.MemberRemove(rpc_pb2.MemberRemoveRequest(ID=victim_id), timeout=10)
+            assert victim.name not in {m.name for m in _member_list(leader)}
+            import shutil
+
+            shutil.rmtree(victim.server.data_dir)
+            channel, stub = kv(leader)
+            with channel:
+                for i in range(30, 300):  # enough entries for the log to be compacted
+                    key = f"/snap/{i:03d}".encode()
+                    retry_write(
+                        lambda k=key: stub.Put(rpc_pb2.PutRequest(key=k, value=b"b"), timeout=10)
+                    )
+            added = clu.MemberAdd(rpc_pb2.MemberAddRequest(peerURLs=[victim.peer_url]), timeout=10)
+            assert added.member.ID == victim_id
+        cluster.start(victim, state="existing")
+        cluster.wait_applied_equal(timeout=60)
+        expected = _get_all(leader, b"/snap/", serializable=False)
+        assert len(expected) == 300
+        assert _get_all(victim, b"/snap/", serializable=True) == expected
+        revision = cluster.status(leader).header.revision
+        assert len({_hash(m, revision) for m in cluster.members}) == 1
+        log = victim.server.log()
+        assert "installed snapshot" in log, "the rejoined member should catch up by snapshot"

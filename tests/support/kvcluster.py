@@ -1,0 +1,180 @@
+"""A real multi-member kvstore cluster for tests: processes, proxies, helpers.
+
+Each member's advertised peer address is a ``LinkProxy`` in front of its real
+peer port, so tests can partition members. pysyncobj connects from the higher
+peer address to the lower one, so the member with the lowest advertised
+address (``lowest``) has all of its links behind its own proxy: blocking that
+proxy isolates it completely while the others stay connected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from tests.support.netproxy import LinkProxy
+from tests.support.procs import REPO_ROOT, ServerProcess, free_port, wait_until
+
+SECRET = "kvstore-test-secret"
+
+
+@dataclass
+class Member:
+    name: str
+    server: ServerProcess
+    peer_port: int  # real listen port
+    proxy: LinkProxy
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.endpoint
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy.listen_port}"
+
+
+@dataclass
+class Cluster:
+    tmp: Path
+    members: list[Member] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+
+    def initial_cluster(self) -> str:
+        return ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+
+    def add_member(self, name: str) -> Member:
+        client, peer, proxy_port = free_port(), free_port(), free_port()
+        data_dir = self.tmp / name
+        server = ServerProcess("kvstore", name, data_dir, client, [], self.tmp / f"{name}.log")
+        proxy = LinkProxy(proxy_port, peer)
+        proxy.start()
+        member = Member(name, server, peer, proxy)
+        self.members.append(member)
+        return member
+
+    def argv(self, member: Member, state: str = "new") -> list[str]:
+        return [
+            *_python(),
+            "--name",
+            member.name,
+            "--data-dir",
+            str(member.server.data_dir),
+            "--listen-client-urls",
+            member.server.url,
+            "--advertise-client-urls",
+            member.server.url,
+            "--listen-peer-urls",
+            f"http://127.0.0.1:{member.peer_port}",
+            "--initial-cluster",
+            self.initial_cluster(),
+            "--initial-cluster-state",
+            state,
+            "--peer-secret-file",
+            str(self.tmp / "secret"),
+            "--log-format",
+            "text",
+            *self.extra,
+        ]
+
+    def start(self, member: Member, state: str = "new", wait: bool = True) -> None:
+        member.server.argv = self.argv(member, state)
+        member.server.start(wait=wait)
+
+    def by_name(self, name: str) -> Member:
+        return next(m for m in self.members if m.name == name)
+
+    def running(self) -> list[Member]:
+        return [m for m in self.members if m.server.proc is not None]
+
+    def status(self, member: Member) -> rpc_pb2.StatusResponse:
+        with grpc.insecure_channel(member.endpoint) as ch:
+            resp: rpc_pb2.StatusResponse = rpc_pb2_grpc.MaintenanceStub(ch).Status(
+                rpc_pb2.StatusRequest(), timeout=2
+            )
+            return resp
+
+    def leader(self, among: list[Member] | None = None) -> Member:
+        """The member that all of ``among`` (default: running) agree leads."""
+        among = among or self.running()
+        found: list[Member] = []
+
+        def agreed() -> bool:
+            ids = {self.status(m).leader for m in among}
+            if len(ids) != 1 or 0 in ids:
+                return False
+            (leader_id,) = ids
+            found[:] = [m for m in among if self.status(m).header.member_id == leader_id]
+            return bool(found)
+
+        wait_until(agreed, timeout=30)
+        return found[0]
+
+    def wait_applied_equal(self, timeout: float = 30) -> None:
+        def equal() -> bool:
+            revs = {self.status(m).header.revision for m in self.running()}
+            return len(revs) == 1
+
+        wait_until(equal, timeout=timeout)
+
+    @property
+    def lowest(self) -> Member:
+        return min(self.members, key=lambda m: f"127.0.0.1:{m.proxy.listen_port}")
+
+    def stop(self) -> None:
+        for member in self.members:
+            with contextlib.suppress(Exception):
+                member.server.kill()
+            with contextlib.suppress(Exception):
+                member.proxy.stop()
+
+
+def _python() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "kvstore"]
+
+
+@contextlib.contextmanager
+def kv_cluster(tmp: Path, size: int = 3, extra: list[str] | None = None) -> Iterator[Cluster]:
+    """Start ``size`` members and wait for a leader; kill and reap all on exit."""
+    (tmp / "secret").write_text(SECRET)
+    cluster = Cluster(tmp, extra=list(extra or []))
+    try:
+        for i in range(size):
+            cluster.add_member(f"m{i + 1}")
+        for member in cluster.members:
+            cluster.start(member, wait=False)
+        for member in cluster.members:
+            member.server.wait_ready()
+        cluster.leader()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def kv(member: Member) -> tuple[grpc.Channel, rpc_pb2_grpc.KVStub]:
+    channel = grpc.insecure_channel(member.endpoint)
+    return channel, rpc_pb2_grpc.KVStub(channel)
+
+
+def retry_write(fn: object, timeout: float = 20.0) -> object:
+    """Call ``fn`` until it succeeds (elections make writes fail for a moment)."""
+    assert callable(fn)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except grpc.RpcError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+__all__ = ["REPO_ROOT", "Cluster", "Member", "kv", "kv_cluster", "retry_write"]
