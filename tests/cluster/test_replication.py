@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from pathlib import Path
 
 import grpc
@@ -157,7 +156,7 @@ def test_wiped_member_rejoins_and_catches_up_by_snapshot(tmp_path: Path) -> None
                         lambda k=key: stub.Put(rpc_pb2.PutRequest(key=k, value=b"b"), timeout=10)
                     )
             added = clu.MemberAdd(rpc_pb2.MemberAddRequest(peerURLs=[victim.peer_url]), timeout=10)
-            assert added.member.ID == victim_id
+            assert victim_id == added.member.ID
         cluster.start(victim, state="existing")
         cluster.wait_applied_equal(timeout=60)
         expected = _get_all(leader, b"/snap/", serializable=False)
