@@ -37,6 +37,8 @@ class WatchHub:
         self._all: set[Watcher] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        #: how often a synced watcher fell back to catch-up (full stream buffer)
+        self.fallbacks = 0
 
     @property
     def watcher_count(self) -> int:
@@ -83,6 +85,7 @@ class WatchHub:
                         header=self._header(rev), watch_id=watcher.watch_id, events=chosen
                     )
                     if not watcher.sink.offer(resp):
+                        self.fallbacks += 1
                         self._synced.discard(watcher)
                         watcher.synced = False
                         self._start_catchup(watcher)
