@@ -34,7 +34,18 @@ from kvstore.storage.write import WriteView
 
 logger = logging.getLogger(__name__)
 
-Result = Message | KvError | None
+
+#: request IDs remembered per member for de-duplication of retried proposals
+REQUEST_WINDOW = 100_000
+
+
+class Duplicate:
+    """The result of a proposal applied earlier: its first result already went out."""
+
+
+DUPLICATE = Duplicate()
+
+Result = Message | KvError | Duplicate | None
 
 
 class CorruptCommandError(RuntimeError):
@@ -90,6 +101,12 @@ class StateMachine:
                     results.append(Applied(entry.index, None, batch.revision))
                     continue
                 cmd = _decode(entry)
+                last = entry
+                if cmd.request_id and not batch.remember_request(
+                    cmd.member_id, cmd.request_id, entry.index, REQUEST_WINDOW
+                ):
+                    results.append(Applied(entry.index, DUPLICATE, batch.revision))
+                    continue
                 child = backend.env.begin(write=True, parent=batch.txn)
                 view = WriteView(backend, child)
                 try:
@@ -102,7 +119,6 @@ class StateMachine:
                 results.append(
                     Applied(entry.index, result, batch.revision, cmd.member_id, cmd.request_id)
                 )
-                last = entry
             if last is not None:
                 batch.set_applied(last.index, last.term)
             effects.revision = batch.revision

@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 
 from kvstore.errors import KvError, NoSpaceError, RequestTimeoutError, StoppedError
 from kvstore.pb import command_pb2
-from kvstore.raft.fsm import Entry, StateMachine
+from kvstore.raft.fsm import Duplicate, Entry, StateMachine
 from kvstore.raft.proposer import RaftStatus
 from kvstore.storage.effects import Effects
 
@@ -123,6 +123,8 @@ class LocalProposer:
                     logger.exception("effects listener failed")
             for (_, fut), applied in zip(batch, results, strict=True):
                 if fut.done():
+                    continue
+                if isinstance(applied.result, Duplicate):
                     continue
                 if isinstance(applied.result, KvError):
                     fut.set_exception(applied.result)

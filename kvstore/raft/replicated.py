@@ -29,7 +29,7 @@ from kvstore.errors import (
     UnavailableError,
 )
 from kvstore.pb import command_pb2
-from kvstore.raft.fsm import Applied, StateMachine
+from kvstore.raft.fsm import Applied, Duplicate, StateMachine
 from kvstore.raft.node import RaftNode
 from kvstore.raft.proposer import RaftStatus
 from kvstore.storage.effects import Effects
@@ -59,6 +59,13 @@ class RaftSettings:
     election_timeout_max: float = 1.0
     log_compaction_entries: int = 5000
     log_compaction_seconds: float = 300.0
+
+
+#: failures after which the command may or may not be in the log: re-propose it
+RETRYABLE = frozenset(
+    (FAIL_REASON.LEADER_CHANGED, FAIL_REASON.DISCARDED, FAIL_REASON.UNKNOWN_OUTCOME)
+)
+MAX_RETRIES = 5
 
 
 def _failure(reason: int) -> KvError:
@@ -158,7 +165,7 @@ class RaftProposer:
         cmd.member_id = self._me.member_id
         fut: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = fut
-        self.node.apply_command(cmd.SerializeToString(), callback=self._callback_for(request_id))
+        self._submit(request_id, cmd.SerializeToString(), MAX_RETRIES)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self._timeout)
         except TimeoutError as exc:
@@ -167,12 +174,22 @@ class RaftProposer:
         finally:
             self._waiting.pop(request_id, None)
 
-    def _callback_for(self, request_id: int) -> Callable[[object, int], None]:
+    def _submit(self, request_id: int, data: bytes, retries: int) -> None:
+        """Hand the command to pysyncobj. If its fate is unknown (the leader
+        changed, the entry was discarded), propose the same bytes again: the
+        state machine applies one request ID once, so a retry never doubles it."""
+        if self._stopped or request_id not in self._waiting:
+            return
+
         def callback(result: object, reason: int) -> None:  # tick thread
-            if reason != FAIL_REASON.SUCCESS and self._loop is not None:
+            if reason == FAIL_REASON.SUCCESS or self._loop is None:
+                return
+            if reason in RETRYABLE and retries > 0:
+                self._loop.call_soon_threadsafe(self._submit, request_id, data, retries - 1)
+            else:
                 self._loop.call_soon_threadsafe(self._fail, request_id, _failure(reason))
 
-        return callback
+        self.node.apply_command(data, callback=callback)
 
     def _fail(self, request_id: int, err: KvError) -> None:
         fut = self._waiting.get(request_id)
@@ -198,6 +215,8 @@ class RaftProposer:
                 continue
             fut = self._waiting.get(applied.request_id)
             if fut is None or fut.done():
+                continue
+            if isinstance(applied.result, Duplicate):
                 continue
             if isinstance(applied.result, KvError):
                 fut.set_exception(applied.result)

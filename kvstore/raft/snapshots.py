@@ -61,7 +61,7 @@ def read_snapshot(store: MvccStore, path: str) -> tuple[Any, bool]:
 
 
 def _applied_index(env_dir: str) -> int:
-    env = lmdb.open(env_dir, readonly=True, lock=False, max_dbs=8)
+    env = lmdb.open(env_dir, readonly=True, lock=False, max_dbs=16)
     try:
         meta = env.open_db(b"meta", create=False)
         with env.begin() as txn:

@@ -9,6 +9,8 @@ Databases (DESIGN §5):
 - ``lease_keys`` 8-byte lease id -> attached user keys (dupsort)
 - ``meta``       name -> value: revision, compacted revision, applied index/term, ...
 - ``members``    8-byte member id -> etcdserverpb.Member (empty value: removed)
+- ``requests``   member id + request id (8 + 8 bytes) -> raft index: applied proposals,
+                 so a proposal retried after an unknown outcome applies only once
 
 This module knows LMDB and nothing of etcd.
 """
@@ -55,6 +57,7 @@ class Backend:
         self.lease_keys = self.env.open_db(b"lease_keys", dupsort=True)
         self.meta = self.env.open_db(b"meta")
         self.members = self.env.open_db(b"members")
+        self.requests = self.env.open_db(b"requests")
 
     def _open(self, map_size: int) -> Any:
         existing = self.path / "data.mdb"
@@ -63,7 +66,7 @@ class Backend:
         return lmdb.open(
             str(self.path),
             map_size=map_size,
-            max_dbs=8,
+            max_dbs=16,
             sync=self._config.sync,
             metasync=self._config.sync,
             readahead=False,

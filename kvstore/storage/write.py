@@ -131,6 +131,27 @@ class WriteView(ReadView):
     def member_remove(self, member_id: int) -> None:
         self._txn.put(member_id.to_bytes(8, "big"), b"", db=self._b.members)
 
+    # ---- applied proposals ------------------------------------------------------
+
+    def remember_request(self, member_id: int, request_id: int, index: int, window: int) -> bool:
+        """Record a proposal; False if it was applied before (a retry: skip it).
+
+        Request IDs of one proposer increase, so only the last ``window`` IDs of
+        each member are kept; older ones are deleted as newer ones arrive.
+        """
+        prefix = member_id.to_bytes(8, "big")
+        key = prefix + request_id.to_bytes(8, "big")
+        if self._txn.get(key, db=self._b.requests) is not None:
+            return False
+        self._txn.put(key, records.encode_int(index), db=self._b.requests)
+        floor = prefix + max(request_id - window, 0).to_bytes(8, "big")
+        cur = self._txn.cursor(db=self._b.requests)
+        if cur.set_range(prefix):
+            while cur.key() < floor and cur.key().startswith(prefix):
+                if not cur.delete():
+                    break
+        return True
+
     # ---- meta ---------------------------------------------------------------
 
     def set_compacted(self, rev: int) -> None:
