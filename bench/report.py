@@ -1,0 +1,180 @@
+"""Writing a run: JSON (timestamped and latest.json) and the RESULTS.md tables."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+#: (row key, label) of the numeric figures shown for every workload that has them.
+FIGURES = [
+    ("ops_per_s", "ops/s"),
+    ("p50_ms", "p50 ms"),
+    ("p99_ms", "p99 ms"),
+    ("p999_ms", "p99.9 ms"),
+    ("keys_per_s", "keys listed/s"),
+    ("put_rate", "puts/s achieved"),
+    ("rss_before_mb", "RSS before load, MB"),
+    ("rss_mb", "RSS after load, MB"),
+    ("db_size_mb", "db size, MB"),
+]
+RATIO_OF = ("kvstore", "etcd")
+HOW_TO_READ = [
+    "- The load generator shares the machine's cores with the servers. With few cores the "
+    "Python client saturates first, so etcd's figures at 16/128 in flight are a lower bound "
+    "and ratios there understate etcd's lead.",
+    "- Short windows (quick mode) vary by tens of percent from run to run; decide on full mode.",
+    "- put/get: random keys out of the keyspace, values of the mode's size; `cN` = N requests "
+    "in flight. A single kvstore member serves linearizable reads locally without a barrier "
+    "(nothing else can have committed more); etcd still does a ReadIndex round.",
+    "- txn.cas: Kubernetes-style compare-and-swap on mod revision over a few hot keys; each "
+    "task caches revisions, a failed compare returns the current value (conflict).",
+    "- range.list: a paged list (limit, next key = last key + NUL, revision pinned by the "
+    "first page), 4 lists in flight; latency is the whole list.",
+    "- watch.latency: put sent → event received (includes the put), puts paced at the target "
+    "rate. watch.fanout.wN: N watchers (one stream each) on a prefix, puts 16 in flight; "
+    "events/s from the first put to the last event. Every event is checked to arrive exactly "
+    "once at every watcher.",
+    "- lease.keepalive: one LeaseKeepAlive stream, 64 requests pipelined over 100 leases.",
+    "- footprint: a fresh deployment loaded with the mode's key count, 64 in flight (ops/s is "
+    "the load rate); RSS is VmRSS of the largest member, db size is Maintenance.Status dbSize.",
+    "- 3 members: client tasks are spread round-robin over the members' endpoints.",
+]
+
+
+def write_json(result: dict[str, Any], out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = result["meta"]["date"].replace(":", "").replace("-", "")
+    path = out_dir / f"{stamp}.json"
+    text = json.dumps(result, indent=2, sort_keys=False, default=str) + "\n"
+    path.write_text(text)
+    (out_dir / "latest.json").write_text(text)
+    return path
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "—"
+        if value >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.3g}" if value < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def _ratio(a: Any, b: Any) -> str:
+    if not isinstance(a, int | float) or not isinstance(b, int | float) or not b:
+        return "—"
+    if math.isnan(a) or math.isnan(b):
+        return "—"
+    return f"{a / b:.2f}"
+
+
+def _special(name: str, row: dict[str, Any]) -> list[tuple[str, str]]:
+    """Non-numeric figures of a row: splits and checks."""
+    out = []
+    if "success" in row or "conflict" in row:
+        out.append(("success / conflict", f"{row.get('success', 0)} / {row.get('conflict', 0)}"))
+    if "check" in row:
+        out.append(
+            (
+                "check",
+                ("ok: " if row.get("ok") else "**")
+                + str(row["check"])
+                + ("" if row.get("ok") else "**"),
+            )
+        )
+    if row.get("errors"):
+        out.append(("errors", ", ".join(f"{k} {v}" for k, v in row["errors"].items())))
+    if "skipped" in row:
+        out.append(("status", str(row["skipped"])))
+    return out
+
+
+def table(runs: list[dict[str, Any]]) -> list[str]:
+    """One long table: a line per workload and figure, a column per system."""
+    systems = [r["system"] for r in runs]
+    by_system = {r["system"]: r for r in runs}
+    has_ratio = all(s in by_system and by_system[s].get("status") == "ok" for s in RATIO_OF)
+    header = ["Workload", "Figure", *systems] + (["kvstore/etcd"] if has_ratio else [])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    names: list[str] = []
+    for r in runs:
+        names += [n for n in r.get("workloads", {}) if n not in names]
+    for name in names:
+        rows = {s: by_system[s].get("workloads", {}).get(name, {}) for s in systems}
+        for key, label in FIGURES:
+            if not any(key in row for row in rows.values()):
+                continue
+            cells = [
+                _fmt(rows[s].get(key)) if by_system[s].get("status") == "ok" else "n/a"
+                for s in systems
+            ]
+            if has_ratio:
+                cells.append(_ratio(rows["kvstore"].get(key), rows["etcd"].get(key)))
+            shown = "events/s" if key == "ops_per_s" and name.startswith("watch") else label
+            lines.append(f"| {name} | {shown} | " + " | ".join(cells) + " |")
+        specials: dict[str, dict[str, str]] = {}
+        for s in systems:
+            for label, text in _special(name, rows[s]):
+                specials.setdefault(label, {})[s] = text
+        for label, texts in specials.items():
+            cells = [texts.get(s, "—") for s in systems] + (["—"] if has_ratio else [])
+            lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(result: dict[str, Any]) -> str:
+    meta = result["meta"]
+    m, v = meta["machine"], meta["versions"]
+    out = [
+        "# kvstore vs etcd: bench results",
+        "",
+        f"- Date: {meta['date']} · mode: **{meta['mode']}** (warm-up "
+        f"{meta['timing']['warmup_s']} s, measured {meta['timing']['duration_s']} s per workload)",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, Linux {m['kernel']}; "
+        f"load average before the run (1/5/15 min): {meta.get('loadavg_at_start')}",
+        "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
+        f"- Load generator: {meta['loadgen_procs']} processes (grpc.aio, asyncio inside each), "
+        "on the same machine as the servers; all traffic on 127.0.0.1.",
+        "- Ratio column: kvstore ÷ etcd. For ops/s higher is better (ratio < 1: kvstore slower); "
+        "for latencies and sizes lower is better (ratio > 1: kvstore slower/bigger).",
+        "- Reproduce: `.venv/bin/python -m bench --quick` (or full: `python -m bench`); "
+        "raw data in `bench/results/latest.json`, plot in `bench/results/latest.png`.",
+        "",
+        "How to read it:",
+        "",
+        *HOW_TO_READ,
+        "",
+    ]
+    sizes = sorted({r["members"] for r in result["runs"]})
+    for size in sizes:
+        runs = [r for r in result["runs"] if r["members"] == size]
+        out.append(f"## {size} member{'s' if size > 1 else ''}")
+        out.append("")
+        for r in runs:
+            if r.get("status") != "ok":
+                out.append(f"- {r['system']}-{size}: **{r.get('status')}** — {r.get('reason', '')}")
+        if any(r.get("status") != "ok" for r in runs):
+            out.append("")
+        out += table(runs)
+        out.append("")
+    return "\n".join(out)
+
+
+def write_markdown(result: dict[str, Any], path: Path, notes: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown(result) + (("\n" + notes.strip() + "\n") if notes else ""))
+
+
+def failed_checks(result: dict[str, Any]) -> list[str]:
+    """``system-members workload: check`` for every row whose check failed."""
+    failed = []
+    for r in result["runs"]:
+        for name, row in r.get("workloads", {}).items():
+            if row.get("ok") is False:
+                failed.append(f"{r['system']}-{r['members']} {name}: {row.get('check')}")
+    return failed

@@ -1,0 +1,262 @@
+"""Server processes under test: kvstore and Debian's etcd, one member or a cluster.
+
+A *layout* function builds the members of one system for a cluster size; adding
+kvstore's 3-member shape later means filling in ``kvstore_members`` for size 3
+(etcd's ``etcd_members`` shows the flags). ``deployment()`` owns the processes:
+they are killed and reaped when it exits, also on an exception or Ctrl-C, and a
+member dies with the bench process even if that is SIGKILLed (PR_SET_PDEATHSIG).
+Every port is picked at run time and every URL is on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ETCD_PACKAGE = "etcd-server"
+_PR_SET_PDEATHSIG = 1
+
+
+class NotAvailable(Exception):
+    """This system cannot run in the requested shape (yet); no numbers are made up."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGKILL it when the bench process dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass
+class Member:
+    """One server process: ``endpoint`` is host:port for gRPC."""
+
+    system: str
+    name: str
+    client_port: int
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} is not running")
+        return self.proc.pid
+
+    def start(self) -> None:
+        env = {**os.environ, **self.env}
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=REPO_ROOT,
+                start_new_session=True,  # Ctrl-C reaches the bench, which then kills us
+                preexec_fn=_die_with_parent,
+            )
+
+    def status(self, timeout: float = 1.0) -> rpc_pb2.StatusResponse:
+        with grpc.insecure_channel(self.endpoint) as channel:
+            stub = rpc_pb2_grpc.MaintenanceStub(channel)
+            response: rpc_pb2.StatusResponse = stub.Status(rpc_pb2.StatusRequest(), timeout=timeout)
+            return response
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL and reap; a no-op when not running."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            logger.error("member did not exit after SIGKILL name=%s pid=%d", self.name, self.pid)
+        self.proc = None
+
+
+@dataclass
+class Deployment:
+    """The running members of one system."""
+
+    system: str
+    members: list[Member]
+
+    @property
+    def endpoints(self) -> list[str]:
+        return [m.endpoint for m in self.members]
+
+    @property
+    def pids(self) -> list[int]:
+        return [m.pid for m in self.members]
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Poll until every member answers Status and (for clusters) knows a leader."""
+        deadline = time.monotonic() + timeout
+        pending = list(self.members)
+        while pending:
+            member = pending[0]
+            assert member.proc is not None
+            if member.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{member.system} {member.name} exited with {member.proc.returncode}:\n"
+                    f"{member.log_tail()}"
+                )
+            try:
+                status = member.status()
+                if len(self.members) == 1 or status.leader != 0:
+                    pending.pop(0)
+                    continue
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{member.system} {member.name} not ready in {timeout}s:\n{member.log_tail()}"
+                )
+            time.sleep(0.05)
+
+    def leader_index(self) -> int:
+        """Index in ``members`` of the current leader (hook for failover workloads)."""
+        for i, member in enumerate(self.members):
+            status = member.status()
+            if status.leader == status.header.member_id:
+                return i
+        raise RuntimeError("no member reports itself leader")
+
+
+def ensure_etcd() -> str:
+    """Path of Debian's etcd, installing ``etcd-server`` with apt-get if it is missing."""
+    binary = shutil.which("etcd")
+    if binary is not None:
+        return binary
+    logger.warning("etcd not found; installing package=%s", ETCD_PACKAGE)
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*prefix, "apt-get", "install", "-y", ETCD_PACKAGE], check=True, env=env)
+    binary = shutil.which("etcd")
+    if binary is None:
+        raise RuntimeError(f"apt-get installed {ETCD_PACKAGE} but no etcd binary is on PATH")
+    return binary
+
+
+def etcd_version() -> str:
+    binary = ensure_etcd()
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    first = out.stdout.splitlines()[0] if out.stdout else "unknown"
+    return first.removeprefix("etcd Version:").strip()
+
+
+def _etcd_env() -> dict[str, str]:
+    machine = os.uname().machine
+    return {} if machine == "x86_64" else {"ETCD_UNSUPPORTED_ARCH": machine}
+
+
+def etcd_members(tmp: Path, size: int) -> list[Member]:
+    """etcd with default heartbeat/election timing, one data dir per member."""
+    binary = ensure_etcd()
+    names = [f"etcd{i}" for i in range(size)]
+    client_ports = [free_port() for _ in names]
+    peer_ports = [free_port() for _ in names]
+    initial = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(names, peer_ports, strict=True))
+    members = []
+    for name, cport, pport in zip(names, client_ports, peer_ports, strict=True):
+        argv = [
+            binary,
+            "--name", name,
+            "--data-dir", str(tmp / f"{name}.etcd"),
+            "--listen-client-urls", f"http://127.0.0.1:{cport}",
+            "--advertise-client-urls", f"http://127.0.0.1:{cport}",
+            "--listen-peer-urls", f"http://127.0.0.1:{pport}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{pport}",
+            "--initial-cluster", initial,
+            "--initial-cluster-token", f"bench-{client_ports[0]}",
+            "--initial-cluster-state", "new",
+            "--log-level", "error",
+        ]  # fmt: skip
+        members.append(Member("etcd", name, cport, argv, tmp / f"{name}.etcd.log", env=_etcd_env()))
+    return members
+
+
+def kvstore_members(tmp: Path, size: int) -> list[Member]:
+    """kvstore members; only a single member exists so far."""
+    if size != 1:
+        # Add the cluster flags (--initial-cluster ...) here once kvstore has them.
+        raise NotAvailable(f"kvstore {size}-member clusters are not available yet")
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "kvstore",
+        "--name", "kv0",
+        "--data-dir", str(tmp / "kv0.kvstore"),
+        "--listen-client-urls", f"http://127.0.0.1:{port}",
+        "--advertise-client-urls", f"http://127.0.0.1:{port}",
+        "--log-level", "warn",
+    ]  # fmt: skip
+    return [Member("kvstore", "kv0", port, argv, tmp / "kv0.kvstore.log")]
+
+
+LAYOUTS: dict[str, Callable[[Path, int], list[Member]]] = {
+    "kvstore": kvstore_members,
+    "etcd": etcd_members,
+}
+
+
+@contextlib.contextmanager
+def deployment(system: str, size: int, tmp: Path) -> Iterator[Deployment]:
+    """Start ``size`` members of ``system`` in ``tmp``; always kill and reap them."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    members = LAYOUTS[system](tmp, size)
+    dep = Deployment(system, members)
+    try:
+        for member in members:
+            member.start()
+        dep.wait_ready()
+        yield dep
+    finally:
+        for member in members:
+            member.kill()
+
+
+def rss_bytes(pid: int) -> int:
+    """VmRSS of ``pid`` from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")

@@ -1,0 +1,285 @@
+"""The workloads, each a function of a ``Bench`` that returns one result row.
+
+A row is a flat dict: ``ops``, ``ops_per_s``, ``p50_ms``/``p99_ms``/``p999_ms``,
+``errors`` by gRPC code, workload counters, and ``ok`` plus ``check`` for
+workloads that verify something (exactly-once watch delivery, list sizes).
+Every workload is bounded by the mode's timing and a deadline on the load
+generator; nothing waits without a bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bench.config import BenchConfig
+from bench.jobs import Job, JobResult
+from bench.loadgen import LoadGenerator
+from bench.servers import Deployment, rss_bytes
+from bench.stats import latency_ms, merge
+
+logger = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+KV_PREFIX = "bench/kv/"
+LIST_PREFIX = "bench/list/"
+CAS_PREFIX = "bench/cas/"
+WATCH_PREFIX = "bench/watch/"
+FOOTPRINT_PREFIX = "bench/load/"
+#: Delay between submitting a job and its start, so every worker starts together.
+_START_DELAY = 0.5
+_SLACK = 20.0
+#: Slowest event delivery a watch workload waits for before declaring events missing.
+_MIN_EVENT_RATE = 2_000.0
+_MB = 1024 * 1024
+
+
+@dataclass
+class Bench:
+    """What a workload runs against."""
+
+    config: BenchConfig
+    loadgen: LoadGenerator
+    deployment: Deployment
+
+    def job(self, op: str, tasks: int, offset: int, total: int, **params: Any) -> Job:
+        t = self.config.timing
+        return Job(
+            op=op,
+            endpoints=tuple(self.deployment.endpoints),
+            tasks=tasks,
+            task_offset=offset,
+            total_tasks=total,
+            start_at=time.monotonic() + _START_DELAY,
+            warmup=t.warmup,
+            duration=t.duration,
+            max_ops_per_task=t.max_ops_per_task,
+            rpc_timeout=self.config.rpc_timeout,
+            params={"value_bytes": self.config.sizes.value_bytes, **params},
+        )
+
+    def spread(
+        self, op: str, in_flight: int, duration: float | None = None, **params: Any
+    ) -> JobResult:
+        """Run ``in_flight`` tasks of ``op``, spread over as many workers as help."""
+        workers = min(self.loadgen.procs, in_flight)
+        shares = [
+            in_flight // workers + (1 if i < in_flight % workers else 0) for i in range(workers)
+        ]
+        base = self.job(op, 0, 0, in_flight, **params)
+        if duration is not None:
+            base = replace(base, warmup=0.0, duration=duration)
+        jobs, offset = {}, 0
+        for worker, share in enumerate(shares):
+            jobs[worker] = replace(base, tasks=share, task_offset=offset)
+            offset += share
+        timeout = _START_DELAY + base.warmup + base.duration + base.rpc_timeout + _SLACK
+        return merge(self.loadgen.run(jobs, timeout).values())
+
+
+def _row(result: JobResult, seconds: float) -> Row:
+    row: Row = {"ops": result.ops, "ops_per_s": round(result.ops / seconds, 1) if seconds else 0.0}
+    row.update(latency_ms(result.latencies))
+    row["errors"] = result.errors
+    row.update(result.counters)
+    if result.failure:
+        row["ok"] = False
+        row["check"] = f"worker crashed: {result.failure.strip().splitlines()[-1]}"
+    return row
+
+
+def load(bench: Bench, prefix: str, count: int) -> tuple[JobResult, float]:
+    """Write ``count`` keys under ``prefix`` once each, 64 in flight; result and seconds."""
+    started = time.monotonic()
+    result = bench.spread("load", 64, duration=max(60.0, count / 50.0), prefix=prefix, count=count)
+    elapsed = time.monotonic() - started
+    if result.ops != count:
+        raise RuntimeError(
+            f"loading {prefix}: {result.ops}/{count} puts ok, errors {result.errors}"
+        )
+    return result, elapsed
+
+
+def setup(bench: Bench) -> None:
+    """Keys read by get, listed by range and swapped by txn."""
+    sizes = bench.config.sizes
+    load(bench, KV_PREFIX, sizes.keyspace)
+    load(bench, LIST_PREFIX, sizes.list_keys)
+    load(bench, CAS_PREFIX, sizes.cas_keys)
+
+
+def closed(bench: Bench, op: str, in_flight: int, **params: Any) -> Row:
+    return _row(bench.spread(op, in_flight, **params), bench.config.timing.duration)
+
+
+def put(in_flight: int) -> Callable[[Bench], Row]:
+    def run(bench: Bench) -> Row:
+        return closed(
+            bench, "put", in_flight, prefix=KV_PREFIX, keyspace=bench.config.sizes.keyspace
+        )
+
+    return run
+
+
+def get(serializable: bool, in_flight: int) -> Callable[[Bench], Row]:
+    def run(bench: Bench) -> Row:
+        return closed(
+            bench,
+            "get",
+            in_flight,
+            prefix=KV_PREFIX,
+            keyspace=bench.config.sizes.keyspace,
+            serializable=serializable,
+        )
+
+    return run
+
+
+def txn_cas(bench: Bench) -> Row:
+    return closed(bench, "txn_cas", 16, prefix=CAS_PREFIX, keys=bench.config.sizes.cas_keys)
+
+
+def range_list(limit: int) -> Callable[[Bench], Row]:
+    def run(bench: Bench) -> Row:
+        expected = bench.config.sizes.list_keys
+        row = closed(bench, "range_list", 4, prefix=LIST_PREFIX, limit=limit, expected=expected)
+        row["keys_per_s"] = round(row.get("keys", 0) / bench.config.timing.duration, 1)
+        wrong = row.get("wrong_size", 0)
+        row.setdefault("ok", wrong == 0)
+        row.setdefault(
+            "check", "every list returned all keys" if wrong == 0 else f"{wrong} lists short"
+        )
+        return row
+
+    return run
+
+
+def lease_grant(bench: Bench) -> Row:
+    return closed(bench, "lease_grant", 16)
+
+
+def lease_keepalive(bench: Bench) -> Row:
+    job = bench.job("keepalive", 1, 0, 1, leases=100, window=64)
+    timeout = _START_DELAY + job.warmup + job.duration + job.rpc_timeout + _SLACK
+    result = bench.loadgen.run({0: job}, timeout)[0]
+    row = _row(result, bench.config.timing.duration)
+    row["stream"] = "1 stream, 64 requests in flight, 100 leases"
+    return row
+
+
+def watch(watchers: int, rate: float, count: int) -> Callable[[Bench], Row]:
+    """Puts at ``rate``/s (0: 16 in flight, as fast as possible) seen by ``watchers``."""
+
+    def run(bench: Bench) -> Row:
+        procs = bench.loadgen.procs
+        if procs < 2:
+            raise ValueError("watch workloads need at least 2 load-generator processes")
+        prefix = f"{WATCH_PREFIX}{watchers}w{int(rate)}r{time.monotonic_ns()}/"
+        send_seconds = count / rate if rate else count / 500.0
+        # Bound: sending, plus delivery at no less than _MIN_EVENT_RATE events/s.
+        delivery = watchers * count / _MIN_EVENT_RATE
+        deadline = time.monotonic() + _START_DELAY + send_seconds + delivery + _SLACK
+        watcher_workers = list(range(1, procs))
+        shares = [
+            watchers // len(watcher_workers) + (1 if i < watchers % len(watcher_workers) else 0)
+            for i in range(len(watcher_workers))
+        ]
+        jobs, offset = {}, 0
+        for worker, share in zip(watcher_workers, shares, strict=True):
+            if share:
+                jobs[worker] = bench.job(
+                    "watchers",
+                    share,
+                    offset,
+                    watchers,
+                    prefix=prefix,
+                    count=count,
+                    deadline=deadline,
+                )
+                offset += share
+        for worker, job in jobs.items():
+            bench.loadgen.submit(worker, job)
+        bench.loadgen.wait_ready(set(jobs), deadline)
+        putter = bench.job(
+            "paced_puts",
+            1,
+            0,
+            1,
+            prefix=prefix,
+            count=count,
+            rate=rate,
+            in_flight=16 if not rate else 64,
+        )
+        putter = replace(putter, warmup=0.0, duration=send_seconds + _SLACK / 2)
+        bench.loadgen.submit(0, putter)
+        results = bench.loadgen.collect({0, *jobs}, deadline + 5.0)
+        puts = results.pop(0)
+        seen = merge(results.values())
+        first_put = float(puts.extra.get("started_at", 0.0))
+        last_event = max(float(r.extra.get("last_event_at", 0.0)) for r in results.values())
+        elapsed = max(1e-9, last_event - first_put)
+        row: Row = {"ops": seen.ops, "ops_per_s": round(seen.ops / elapsed, 1) if seen.ops else 0.0}
+        row.update(latency_ms(seen.latencies))
+        row["watchers"] = watchers
+        row["puts"] = puts.ops
+        row["put_rate"] = round(puts.ops / max(1e-9, float(puts.extra.get("send_seconds", 1.0))), 1)
+        row["target_put_rate"] = rate or "max (16 in flight)"
+        row["errors"] = {**puts.errors, **seen.errors}
+        row.update({k: v for k, v in seen.counters.items() if k != "events"})
+        row["expected_events"] = watchers * count
+        problems = []
+        if puts.ops != count:
+            problems.append(f"{count - puts.ops} puts failed")
+        for name in ("duplicates", "missing", "canceled", "stream_ended", "timed_out"):
+            if seen.counters.get(name, 0):
+                problems.append(f"{seen.counters[name]} {name}")
+        if seen.ops != watchers * count:
+            problems.append(f"{seen.ops}/{watchers * count} events delivered")
+        if seen.failure or puts.failure:
+            problems.append(
+                "worker crashed: " + (seen.failure or puts.failure or "").strip()[-300:]
+            )
+        row["ok"] = not problems
+        row["check"] = (
+            "every event arrived exactly once" if not problems else "FAILED: " + "; ".join(problems)
+        )
+        if "missing_sample" in seen.extra:
+            row["missing_sample"] = seen.extra["missing_sample"]
+        return row
+
+    return run
+
+
+def footprint(bench: Bench) -> Row:
+    """RSS and db size after loading the mode's key count into a fresh deployment."""
+    count = bench.config.sizes.footprint_keys
+    dep = bench.deployment
+    rss_before = [rss_bytes(pid) for pid in dep.pids]
+    result, elapsed = load(bench, FOOTPRINT_PREFIX, count)
+    rss_after = [rss_bytes(pid) for pid in dep.pids]
+    db_sizes = [m.status(timeout=5.0).dbSize for m in dep.members]
+    row = _row(result, elapsed)
+    row.update(
+        keys=count,
+        rss_before_mb=round(max(rss_before) / _MB, 1),
+        rss_mb=round(max(rss_after) / _MB, 1),
+        rss_members_mb=[round(r / _MB, 1) for r in rss_after],
+        db_size_mb=round(max(db_sizes) / _MB, 2),
+        load_seconds=round(elapsed, 2),
+    )
+    return row
+
+
+def failover(bench: Bench) -> Row:
+    """Hook for clusters: leader kill → first successful put, then follower catch-up.
+
+    Not measured yet: it needs the same procedure for both systems (kill
+    ``deployment.members[deployment.leader_index()]``, time puts until one
+    succeeds, restart it, time until its revision matches), and kvstore has no
+    cluster mode to compare against.
+    """
+    raise NotImplementedError("failover/catch-up is not measured yet")
