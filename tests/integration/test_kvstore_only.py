@@ -1,0 +1,55 @@
+"""kvstore behaviour that etcd 3.4 lacks (run against kvstore only).
+
+- Keys are limited to 511 bytes (LMDB's key size limit).
+- An unknown sort order/target is refused with etcd 3.5's error. etcd 3.4.23
+  ignores an unknown sort_order and *crashes* (nil sorter, SIGSEGV) on an unknown
+  sort_target, so there is nothing of 3.4 to match.
+"""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from tests.support.rpc import rpc_error
+
+pytestmark = pytest.mark.backends("kvstore")
+
+
+def test_key_of_511_bytes_is_accepted(kv: rpc_pb2_grpc.KVStub) -> None:
+    key = b"k" * 511
+    kv.Put(rpc_pb2.PutRequest(key=key, value=b"v"))
+    assert [x.key for x in kv.Range(rpc_pb2.RangeRequest(key=key)).kvs] == [key]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda kv: kv.Put(rpc_pb2.PutRequest(key=b"k" * 512, value=b"v")),
+        lambda kv: kv.Txn(
+            rpc_pb2.TxnRequest(
+                success=[rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=b"k" * 600))]
+            )
+        ),
+    ],
+    ids=["put", "txn-put"],
+)
+def test_key_over_511_bytes_is_refused(kv: rpc_pb2_grpc.KVStub, call: object) -> None:
+    try:
+        call(kv)  # type: ignore[operator]
+    except grpc.RpcError as exc:
+        assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+        assert "511" in (exc.details() or "")  # type: ignore[attr-defined]
+    else:
+        raise AssertionError("a 512-byte key was accepted")
+    assert kv.Range(rpc_pb2.RangeRequest(key=b"\0", range_end=b"\0")).count == 0
+
+
+@pytest.mark.parametrize(
+    "request_fields",
+    [{"sort_order": 7}, {"sort_target": 9}, {"sort_order": 1, "sort_target": 9}],
+)
+def test_invalid_sort_option(kv: rpc_pb2_grpc.KVStub, request_fields: dict[str, int]) -> None:
+    with rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: invalid sort option"):
+        kv.Range(rpc_pb2.RangeRequest(key=b"a", **request_fields))  # type: ignore[arg-type]
