@@ -17,7 +17,9 @@ class KVService(rpc_pb2_grpc.KVServicer):
         self._m = member
 
     async def _propose(self, cmd: command_pb2.Command) -> object:
-        validate.check_size(cmd.ByteSize(), self._m.config.max_request_bytes)
+        if cmd.WhichOneof("op") != "txn" or validate.txn_writes(cmd.txn):
+            # as in etcd, only what changes the store is limited in size
+            validate.check_size(cmd.ByteSize(), self._m.config.max_request_bytes)
         if self._m.store.nospace_alarm and cmd.WhichOneof("op") in ("put", "txn"):
             raise NoSpaceError()
         return await self._m.proposer.propose(cmd)

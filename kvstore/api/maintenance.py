@@ -79,7 +79,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
         return rpc_pb2.HashKVResponse(
             header=self._header(),
             hash=value,
-            compact_revision=compacted,
+            compact_revision=compacted or -1,  # etcd: -1 when never compacted
             hash_revision=request.revision or self._m.store.revision,
         )
 

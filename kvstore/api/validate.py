@@ -134,6 +134,17 @@ def _check_intervals(ops: list[rpc_pb2.RequestOp]) -> tuple[set[bytes], _Deletes
     return puts, dels
 
 
+def txn_writes(req: rpc_pb2.TxnRequest) -> bool:
+    """Whether any branch of the txn (or of a nested one) puts or deletes."""
+    for op in (*req.success, *req.failure):
+        kind = op.WhichOneof("request")
+        if kind in ("request_put", "request_delete_range"):
+            return True
+        if kind == "request_txn" and txn_writes(op.request_txn):
+            return True
+    return False
+
+
 def check_lease_grant(req: rpc_pb2.LeaseGrantRequest) -> None:
     if req.TTL > MAX_LEASE_TTL:
         raise LeaseTTLTooLargeError()

@@ -81,33 +81,21 @@ class WatchStream:
             watch_id = self._next_id
             self._next_id += 1
         elif watch_id in self._watchers:
-            await self.send(
-                rpc_pb2.WatchResponse(
-                    header=hub.header(),
-                    watch_id=watch_id,
-                    created=True,
-                    canceled=True,
-                    cancel_reason="mvcc: duplicate watch ID provided on the WatchStream",
-                )
-            )
+            await self._refuse("mvcc: duplicate watch ID provided on the WatchStream")
+            return
+        kr = KeyRange.of(req.key, req.range_end)
+        if kr.is_empty():
+            await self._refuse("mvcc: watcher range is empty")
             return
         try:
             validate.check_watch_create(req)
         except KvError as err:
-            await self.send(
-                rpc_pb2.WatchResponse(
-                    header=hub.header(),
-                    watch_id=watch_id,
-                    created=True,
-                    canceled=True,
-                    cancel_reason=err.message,
-                )
-            )
+            await self._refuse(err.message)
             return
         start = req.start_revision if req.start_revision > 0 else hub.revision + 1
         watcher = Watcher(
             watch_id=watch_id,
-            kr=KeyRange.of(req.key, req.range_end),
+            kr=kr,
             sink=self,
             next_rev=start,
             prev_kv=req.prev_kv,
@@ -117,6 +105,18 @@ class WatchStream:
         self._watchers[watch_id] = watcher
         await self.send(rpc_pb2.WatchResponse(header=hub.header(), watch_id=watch_id, created=True))
         hub.add(watcher)
+
+    async def _refuse(self, reason: str) -> None:
+        """A create etcd refuses: created and canceled at once, on no watch (-1)."""
+        await self.send(
+            rpc_pb2.WatchResponse(
+                header=self._m.hub.header(),
+                watch_id=-1,
+                created=True,
+                canceled=True,
+                cancel_reason=reason,
+            )
+        )
 
     async def _cancel(self, watch_id: int) -> None:
         watcher = self._watchers.pop(watch_id, None)

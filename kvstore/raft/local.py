@@ -52,6 +52,13 @@ class LocalProposer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._applied = await loop.run_in_executor(self._executor, self._fsm.applied_index)
+        if self._applied == 0:
+            # Like Raft's first entry: a fresh member starts at index 1.
+            boot = command_pb2.Command(barrier=command_pb2.Barrier()).SerializeToString()
+            await loop.run_in_executor(
+                self._executor, self._fsm.apply_batch, [Entry(1, TERM, boot)]
+            )
+            self._applied = 1
         self._task = loop.create_task(self._run(), name="local-proposer")
 
     async def aclose(self) -> None:

@@ -12,8 +12,16 @@ from collections.abc import Iterator
 
 from kvstore.pb import kv_pb2, rpc_pb2
 from kvstore.storage import records
-from kvstore.storage.backend import Backend, Txn
+from kvstore.storage.backend import MAX_KEY_BYTES, Backend, Txn
 from kvstore.storage.keys import KeyRange, decode_revision, encode_revision
+
+
+def _seek(cur: Txn, start: bytes) -> bool:
+    """Position ``cur`` at the first key >= ``start`` (or just before it, when
+    ``start`` is longer than any storable key: callers skip keys < start)."""
+    if not start:
+        return bool(cur.first())
+    return bool(cur.set_range(start[:MAX_KEY_BYTES]))
 
 
 class ReadView:
@@ -64,6 +72,8 @@ class ReadView:
 
     def get(self, key: bytes, rev: int | None = None) -> kv_pb2.KeyValue | None:
         """The key at ``rev`` (default: latest), or None if absent then."""
+        if len(key) > MAX_KEY_BYTES:
+            return None  # cannot be stored, so it is not there
         if rev is None or rev >= self.head:
             raw = self._txn.get(key, db=self._b.current)
             if raw is None:
@@ -85,23 +95,25 @@ class ReadView:
             return
         if rev is None or rev >= self.head:
             cur = self._txn.cursor(db=self._b.current)
-            if not (cur.set_range(kr.start) if kr.start else cur.first()):
+            if not _seek(cur, kr.start):
                 return
             for key, raw in cur:
                 if kr.beyond(key):
                     return
+                if key < kr.start:
+                    continue
                 kv = kv_pb2.KeyValue()
                 kv.ParseFromString(raw)
                 yield kv
             return
         keys = self._txn.cursor(db=self._b.index)
         revs = self._txn.cursor(db=self._b.index)
-        found = keys.set_range(kr.start) if kr.start else keys.first()
+        found = _seek(keys, kr.start)
         while found:
             key = keys.key()
             if kr.beyond(key):
                 return
-            kv = self._kv_at(revs, key, rev)
+            kv = self._kv_at(revs, key, rev) if key >= kr.start else None
             if kv is not None:
                 yield kv
             found = keys.next_nodup()
@@ -111,14 +123,15 @@ class ReadView:
             if kr.is_empty():
                 return 0
             if kr.single:
-                return 1 if self._txn.get(kr.start, db=self._b.current) is not None else 0
+                return 0 if self.get(kr.start) is None else 1
             cur = self._txn.cursor(db=self._b.current)
             n = 0
-            if cur.set_range(kr.start) if kr.start else cur.first():
+            if _seek(cur, kr.start):
                 for key in cur.iternext(keys=True, values=False):
                     if kr.beyond(key):
                         break
-                    n += 1
+                    if key >= kr.start:
+                        n += 1
             return n
         return sum(1 for _ in self.iter_range(kr, rev))
 
