@@ -97,6 +97,10 @@ class KvServer:
                 ("grpc.max_receive_message_length", cfg.max_request_bytes + GRPC_OVERHEAD_BYTES),
                 ("grpc.max_send_message_length", 2**31 - 1),
                 ("grpc.so_reuseport", 0),
+                # clients ping idle streams (watches); allow it as etcd does
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+                ("grpc.http2.max_ping_strikes", 0),
             ],
         )
         rpc_pb2_grpc.add_KVServicer_to_server(KVService(member), server)

@@ -1,0 +1,5 @@
+"""``python -m kvstore.cli``: run kvctl."""
+
+from kvstore.cli.main import main
+
+raise SystemExit(main())

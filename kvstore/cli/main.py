@@ -1,0 +1,246 @@
+"""``kvctl``: an etcdctl-like command line for kvstore and etcd.
+
+Global flags are etcdctl's (``--endpoints``, ``-w/--write-out``, ``--dial-timeout``,
+``--command-timeout``); ``KVCTL_ENDPOINTS`` sets the endpoints too. Every command
+talks to servers only through :mod:`kvstore.client` (a :class:`SyncClient`, or
+coroutines run on its loop). Errors are one line on stderr (``Error: ...``) and a
+non-zero exit: 1 for a failed request, 2 for bad usage, 5 for a canceled watch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import click
+
+from kvstore.cli.output import FORMATS, Format, Output
+from kvstore.client import ClientError, SyncClient
+
+T = TypeVar("T")
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]
+    """Go-style durations as etcdctl takes them (500ms, 2s, 1m); a bare number is seconds."""
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        match = _DURATION.match(str(value).strip())
+        if not match:
+            self.fail(f"invalid duration {value!r} (e.g. 500ms, 2s, 1m)", param, ctx)
+        return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+class CliError(click.ClickException):
+    """A failure reported as one ``Error: ...`` line; exit code 1."""
+
+
+class WatchCanceled(CliError):
+    """The server canceled a watch (etcdctl exits 5)."""
+
+    exit_code = 5
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """The global flags, parsed once."""
+
+    endpoints: tuple[str, ...]
+    write_out: Format
+    dial_timeout: float
+    command_timeout: float
+    color: bool
+
+
+class Session:
+    """Per-invocation state: the options, the output, and a lazily opened client."""
+
+    def __init__(self, options: GlobalOptions) -> None:
+        self.options = options
+        self.out = Output(options.write_out, options.color)
+        self._client: SyncClient | None = None
+
+    def client(self) -> SyncClient:
+        if self._client is None:
+            self._client = SyncClient(
+                list(self.options.endpoints),
+                dial_timeout=self.options.dial_timeout,
+                request_timeout=self.options.command_timeout + self.options.dial_timeout,
+            )
+        return self._client
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the client's event loop (for multi-endpoint work)."""
+        return self.client().run(coro)
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def session() -> Session:
+    return cast(Session, click.get_current_context().find_object(Session))
+
+
+def setup_logging(debug: bool) -> None:
+    """Client logs go to stderr only with ``--debug``; otherwise they are dropped."""
+    root = logging.getLogger("kvstore")
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s %(message)s")
+    elif not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+        root.addHandler(logging.NullHandler())
+        root.propagate = False
+
+
+def split_endpoints(text: str) -> tuple[str, ...]:
+    return tuple(e.strip() for e in text.split(",") if e.strip())
+
+
+_GLOBAL_WITH_VALUE = {
+    "--endpoints",
+    "-w",
+    "--write-out",
+    "--dial-timeout",
+    "--command-timeout",
+    "--color",
+}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global flags given after the command to the front, as etcdctl allows.
+
+    ``kvctl get foo -w json`` becomes ``kvctl -w json get foo``. Nothing after a
+    ``--`` is touched.
+    """
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in _GLOBAL_WITH_VALUE and "=" in arg:
+            hoisted.append(arg)
+        elif name in _GLOBAL_WITH_VALUE and i + 1 < len(args):
+            hoisted += [arg, args[i + 1]]
+            i += 1
+        elif arg.startswith("-w") and len(arg) > 2 and not arg.startswith("--"):
+            hoisted.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return hoisted + rest
+
+
+class KvctlGroup(click.Group):
+    """Accepts global flags anywhere; turns client errors into one ``Error:`` line."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            args = hoist_global_options(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClientError as exc:
+            raise CliError(exc.message or str(exc)) from exc
+        except TimeoutError as exc:
+            raise CliError(str(exc) or "request timed out") from exc
+        except OSError as exc:
+            raise CliError(str(exc)) from exc
+
+
+@click.group(cls=KvctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--endpoints",
+    envvar="KVCTL_ENDPOINTS",
+    default="127.0.0.1:2379",
+    show_default=True,
+    help="comma-separated gRPC endpoints (env KVCTL_ENDPOINTS)",
+)
+@click.option(
+    "-w",
+    "--write-out",
+    type=click.Choice(FORMATS),
+    default="simple",
+    show_default=True,
+    help="output format",
+)
+@click.option("--dial-timeout", type=Duration(), default="2s", show_default=True)
+@click.option(
+    "--command-timeout",
+    type=Duration(),
+    default="5s",
+    show_default=True,
+    help="timeout for short running commands (excluding dial timeout)",
+)
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="pretty, coloured JSON values (auto: when stdout is a terminal)",
+)
+@click.option("--debug", is_flag=True, help="log the client's activity to stderr")
+@click.version_option(package_name="kvstore", prog_name="kvctl")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    endpoints: str,
+    write_out: str,
+    dial_timeout: float,
+    command_timeout: float,
+    color: str,
+    debug: bool,
+) -> None:
+    """kvctl: an etcdctl-like command line for kvstore (and etcd)."""
+    setup_logging(debug)
+    eps = split_endpoints(endpoints)
+    if not eps:
+        raise click.BadParameter("at least one endpoint is required", param_hint="--endpoints")
+    use_color = color == "always" or (color == "auto" and sys.stdout.isatty())
+    options = GlobalOptions(eps, cast(Format, write_out), dial_timeout, command_timeout, use_color)
+    sess = Session(options)
+    ctx.obj = sess
+    ctx.call_on_close(sess.close)
+
+
+def _register() -> None:
+    from kvstore.cli import cluster, explore, keys, leases, snapshot, txn
+
+    for module in (keys, txn, leases, cluster, snapshot, explore):
+        register: Callable[[click.Group], None] = module.register
+        register(cli)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``kvctl`` console script."""
+    # gRPC's C core logs transport events (GOAWAY, reconnects) to stderr; a CLI
+    # reports errors itself, one line each. --debug or GRPC_VERBOSITY bring them back.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    try:
+        cli.main(args=argv, prog_name="kvctl", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
