@@ -1,0 +1,160 @@
+"""Leases and watches across members of a real 3-member cluster."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import threading
+import time
+from pathlib import Path
+
+import grpc
+
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from tests.support.kvcluster import Member, kv, kv_cluster, retry_write
+from tests.support.procs import wait_until
+
+
+def _lease_stub(member: Member) -> tuple[grpc.Channel, rpc_pb2_grpc.LeaseStub]:
+    channel = grpc.insecure_channel(member.endpoint)
+    return channel, rpc_pb2_grpc.LeaseStub(channel)
+
+
+def test_keepalive_to_a_follower_keeps_the_lease_and_a_new_leader_honours_it(
+    tmp_path: Path,
+) -> None:
+    with kv_cluster(tmp_path) as cluster:
+        leader = cluster.leader()
+        follower = next(m for m in cluster.members if m is not leader)
+        channel, lease = _lease_stub(follower)
+        with channel:
+            granted = lease.LeaseGrant(rpc_pb2.LeaseGrantRequest(TTL=3), timeout=10)
+            kch, stub = kv(follower)
+            with kch:
+                stub.Put(rpc_pb2.PutRequest(key=b"/lease/k", value=b"v", lease=granted.ID))
+            pings: queue.Queue[rpc_pb2.LeaseKeepAliveRequest | None] = queue.Queue()
+            responses = lease.LeaseKeepAlive(iter(pings.get, None))
+            deadline = time.monotonic() + 8  # well past the 3 s TTL
+            while time.monotonic() < deadline:
+                pings.put(rpc_pb2.LeaseKeepAliveRequest(ID=granted.ID))
+                assert next(responses).TTL == 3
+                time.sleep(0.5)
+            ttl = lease.LeaseTimeToLive(rpc_pb2.LeaseTimeToLiveRequest(ID=granted.ID), timeout=10)
+            assert ttl.TTL > 0, "the leader expired a lease kept alive through a follower"
+
+            # The leader dies; the new leader gives the lease a full TTL first.
+            leader.server.kill(signal.SIGKILL)
+            survivors = [m for m in cluster.members if m is not leader]
+            cluster.leader(survivors)
+            pings.put(rpc_pb2.LeaseKeepAliveRequest(ID=granted.ID))
+            assert next(responses).TTL == 3
+            pings.put(None)
+            responses.cancel()
+
+            # Without keep-alives it expires, and its key goes with it.
+            def gone() -> bool:
+                resp = lease.LeaseTimeToLive(rpc_pb2.LeaseTimeToLiveRequest(ID=granted.ID))
+                return resp.TTL == -1
+
+            wait_until(gone, timeout=20)
+            kch, stub = kv(survivors[0])
+            with kch:
+                assert stub.Range(rpc_pb2.RangeRequest(key=b"/lease/k")).count == 0
+
+
+def _watch(
+    member: Member,
+    out: list[tuple[int, int, bytes, bytes]],
+    ready: threading.Event,
+    stop: threading.Event,
+) -> None:
+    channel = grpc.insecure_channel(member.endpoint)
+    requests: queue.Queue[rpc_pb2.WatchRequest | None] = queue.Queue()
+    requests.put(
+        rpc_pb2.WatchRequest(
+            create_request=rpc_pb2.WatchCreateRequest(key=b"/w/", range_end=b"/w0", prev_kv=True)
+        )
+    )
+    stream = rpc_pb2_grpc.WatchStub(channel).Watch(iter(requests.get, None))
+    try:
+        for resp in stream:
+            if resp.created:
+                ready.set()
+            for ev in resp.events:
+                out.append((ev.kv.mod_revision, ev.type, ev.kv.key, ev.prev_kv.value))
+            if stop.is_set():
+                break
+    except grpc.RpcError:
+        pass
+    finally:
+        requests.put(None)
+        stream.cancel()
+        channel.close()
+
+
+def test_every_member_serves_the_same_event_stream(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path) as cluster:
+        streams: list[list[tuple[int, int, bytes, bytes]]] = [[] for _ in cluster.members]
+        stop = threading.Event()
+        threads = []
+        for member, out in zip(cluster.members, streams, strict=True):
+            ready = threading.Event()
+            t = threading.Thread(target=_watch, args=(member, out, ready, stop), daemon=True)
+            t.start()
+            assert ready.wait(10)
+            threads.append(t)
+        writers = cluster.members
+        for i in range(60):
+            channel, stub = kv(writers[i % 3])
+            with channel:
+                key = f"/w/{i % 7}".encode()
+                if i % 5 == 4:
+                    retry_write(
+                        lambda k=key, s=stub: s.DeleteRange(
+                            rpc_pb2.DeleteRangeRequest(key=k), timeout=10
+                        )
+                    )
+                else:
+                    retry_write(
+                        lambda k=key, s=stub, n=i: s.Put(
+                            rpc_pb2.PutRequest(key=k, value=str(n).encode()), timeout=10
+                        )
+                    )
+        # one more event so every watcher wakes up after `stop` is set
+        total = None
+        channel, stub = kv(writers[0])
+        with channel:
+            total = stub.Range(rpc_pb2.RangeRequest(key=b"/w/", range_end=b"/w0")).header.revision
+        wait_until(lambda: all(s and s[-1][0] >= total for s in streams), timeout=20)
+        stop.set()
+        with grpc.insecure_channel(writers[0].endpoint) as ch:
+            rpc_pb2_grpc.KVStub(ch).Put(rpc_pb2.PutRequest(key=b"/w/end", value=b""))
+        for t in threads:
+            t.join(10)
+        first = [e for e in streams[0] if e[0] <= total]
+        assert len(first) >= 48  # 48 puts, plus the deletes that found a key
+        for other in streams[1:]:
+            assert [e for e in other if e[0] <= total] == first
+
+
+def test_restart_after_log_compaction_keeps_everything(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path, extra=["--snapshot-count", "40"]) as cluster:
+        channel, stub = kv(cluster.leader())
+        with channel:
+            for i in range(200):
+                stub.Put(rpc_pb2.PutRequest(key=f"/c/{i:03d}".encode(), value=b"x"), timeout=10)
+        for member in cluster.members:
+            assert (member.server.data_dir / "member" / "raft" / "snapshot").exists()
+            member.server.kill(signal.SIGKILL)
+        for member in cluster.members:
+            cluster.start(member, wait=False)
+        for member in cluster.members:
+            member.server.wait_ready()
+        cluster.leader()
+        for member in cluster.members:
+            channel, stub = kv(member)
+            with channel:
+                got = retry_write(
+                    lambda s=stub: s.Range(rpc_pb2.RangeRequest(key=b"/c/", range_end=b"/c0"))
+                )
+                assert got.count == 200  # type: ignore[attr-defined]
