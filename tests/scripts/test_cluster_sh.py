@@ -1,0 +1,85 @@
+"""cluster.sh drives a real local cluster: start, status, kill, restart, stop, clean."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+from pathlib import Path
+
+import grpc
+
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from tests.support.procs import REPO_ROOT, wait_until
+
+
+def _free_base() -> int:
+    """A base port P with P, P+1, P+20000, P+20001, P+30000, P+30001 all free."""
+    for _ in range(200):
+        base = random.randint(10000, 35000)
+        ports = [base, base + 1, base + 20000, base + 20001, base + 30000, base + 30001]
+        try:
+            socks = []
+            for port in ports:
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return base
+    raise RuntimeError("no free base port")
+
+
+def run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KVSTORE_CLUSTER_DIR": str(tmp / "cluster")}
+    return subprocess.run(
+        ["bash", str(REPO_ROOT / "cluster.sh"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+def test_cluster_sh_lifecycle(tmp_path: Path) -> None:
+    base = _free_base()
+    endpoints = [f"127.0.0.1:{p}" for p in (base, base + 20000, base + 30000)]
+    try:
+        started = run(tmp_path, "start", "3", "--base-port", str(base))
+        assert started.returncode == 0, started.stderr + started.stdout
+        assert f"endpoints: {','.join(endpoints)}" in started.stdout
+        assert "etcdctl --endpoints=http://" in started.stdout
+        assert started.stdout.count("*") == 1  # exactly one leader in the table
+
+        with grpc.insecure_channel(endpoints[1]) as ch:
+            rpc_pb2_grpc.KVStub(ch).Put(rpc_pb2.PutRequest(key=b"sh", value=b"ok"), timeout=10)
+
+        killed = run(tmp_path, "kill", "m1")
+        assert killed.returncode == 0 and "killed m1" in killed.stdout
+        status = run(tmp_path, "status")
+        assert "down" in status.stdout.splitlines()[1]  # m1's row
+
+        assert run(tmp_path, "restart", "m1").returncode == 0
+
+        def m1_has_data() -> bool:
+            with grpc.insecure_channel(endpoints[0]) as ch:
+                resp = rpc_pb2_grpc.KVStub(ch).Range(
+                    rpc_pb2.RangeRequest(key=b"sh", serializable=True), timeout=2
+                )
+            return resp.count == 1
+
+        wait_until(m1_has_data, timeout=30)
+        logs = run(tmp_path, "logs", "m1")
+        assert "serving name=m1" in logs.stdout
+
+        assert run(tmp_path, "stop").returncode == 0
+        assert not list((tmp_path / "cluster").glob("*.pid"))
+        assert run(tmp_path, "bogus").returncode == 2
+    finally:
+        run(tmp_path, "clean")
+    assert not (tmp_path / "cluster").exists()
