@@ -42,6 +42,8 @@ class Sizes:
     fanout_watchers: tuple[int, ...]
     #: Hot keys of the compare-and-swap workload (fewer keys, more conflicts).
     cas_keys: int
+    #: Keys written while a killed cluster member is down, before timing its catch-up.
+    catchup_keys: int
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ def mode_settings(mode: str) -> tuple[Timing, Sizes]:
             fanout_puts=50,
             fanout_watchers=(1, 10),
             cas_keys=4,
+            catchup_keys=300,
         )
     if mode == "quick":
         return Timing(warmup=0.5, duration=2.0), Sizes(
@@ -84,6 +87,7 @@ def mode_settings(mode: str) -> tuple[Timing, Sizes]:
             fanout_puts=200,
             fanout_watchers=(1, 100),
             cas_keys=8,
+            catchup_keys=10_000,
         )
     if mode == "full":
         return Timing(warmup=2.0, duration=10.0), Sizes(
@@ -95,5 +99,6 @@ def mode_settings(mode: str) -> tuple[Timing, Sizes]:
             fanout_puts=500,
             fanout_watchers=(1, 100, 1_000),
             cas_keys=8,
+            catchup_keys=100_000,
         )
     raise ValueError(f"unknown mode {mode!r}")

@@ -18,6 +18,10 @@ FIGURES = [
     ("rss_before_mb", "RSS before load, MB"),
     ("rss_mb", "RSS after load, MB"),
     ("db_size_mb", "db size, MB"),
+    ("failover_ms", "leader kill → first put, ms"),
+    ("catchup_s", "restart → caught up, s"),
+    ("catchup_keys", "keys written while down"),
+    ("degraded_put_rate", "puts/s with 2 of 3 up"),
 ]
 RATIO_OF = ("kvstore", "etcd")
 HOW_TO_READ = [
@@ -40,6 +44,11 @@ HOW_TO_READ = [
     "- footprint: a fresh deployment loaded with the mode's key count, 64 in flight (ops/s is "
     "the load rate); RSS is VmRSS of the largest member, db size is Maintenance.Status dbSize.",
     "- 3 members: client tasks are spread round-robin over the members' endpoints.",
+    "- cluster.failover (3 members, run last): SIGKILL the leader (Status `leader` = "
+    "`header.member_id`); time until a put through the two survivors succeeds (a new probe "
+    "put every 20 ms). Then, with it still down, write the mode's key count through the "
+    "survivors (64 in flight), restart it on its old data dir and time until its Status "
+    "revision equals the new leader's (process start-up included).",
 ]
 
 

@@ -90,7 +90,10 @@ def run_size(
                 runs[system].update(status="failed", reason=f"set-up: {exc}")
                 progress(f"{label:10} FAILED to set up: {exc}")
                 benches.pop(system, None)
-        for name, step in plan(config):
+        steps = plan(config)
+        if members > 1:  # last: it kills and restarts a member
+            steps.append(("cluster.failover", w.failover))
+        for name, step in steps:
             for system, bench in benches.items():
                 row = runs[system]["workloads"][name] = _guarded(step, bench)
                 progress(f"{system + '-' + str(members):10} {name:24} {summary(row)}")
@@ -102,15 +105,16 @@ def run_size(
         except (RuntimeError, TimeoutError, OSError) as exc:
             rows["footprint"] = {"ok": False, "check": f"FAILED to start: {exc}"}
         progress(f"{system + '-' + str(members):10} {'footprint':24} {summary(rows['footprint'])}")
-        if members > 1:
-            rows["cluster.failover"] = {
-                "skipped": "not measured yet (hook: bench.workloads.failover)"
-            }
         runs[system]["status"] = "ok"
     return list(runs.values())
 
 
 def summary(row: w.Row) -> str:
+    if "failover_ms" in row:
+        return (
+            f"failover {row['failover_ms']} ms  catch-up {row['catchup_s']} s "
+            f"({row['catchup_keys']} keys)  degraded puts {row['degraded_put_rate']}/s"
+        )
     if "ops_per_s" not in row:
         return str(row.get("check") or row.get("skipped"))
     text = f"{row['ops_per_s']:>10} ops/s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms"

@@ -1,8 +1,7 @@
 """Server processes under test: kvstore and Debian's etcd, one member or a cluster.
 
-A *layout* function builds the members of one system for a cluster size; adding
-kvstore's 3-member shape later means filling in ``kvstore_members`` for size 3
-(etcd's ``etcd_members`` shows the flags). ``deployment()`` owns the processes:
+A *layout* function builds the members of one system for a cluster size
+(``etcd_members``, ``kvstore_members``). ``deployment()`` owns the processes:
 they are killed and reaped when it exits, also on an exception or Ctrl-C, and a
 member dies with the bench process even if that is SIGKILLed (PR_SET_PDEATHSIG).
 Every port is picked at run time and every URL is on 127.0.0.1.
@@ -153,11 +152,19 @@ class Deployment:
                 )
             time.sleep(0.05)
 
+    def running(self) -> list[Member]:
+        return [m for m in self.members if m.proc is not None]
+
     def leader_index(self) -> int:
-        """Index in ``members`` of the current leader (hook for failover workloads)."""
+        """Index in ``members`` of the member that says it leads (down members skipped)."""
         for i, member in enumerate(self.members):
-            status = member.status()
-            if status.leader == status.header.member_id:
+            if member.proc is None:
+                continue
+            try:
+                status = member.status()
+            except grpc.RpcError:
+                continue
+            if status.leader != 0 and status.leader == status.header.member_id:
                 return i
         raise RuntimeError("no member reports itself leader")
 
@@ -216,20 +223,36 @@ def etcd_members(tmp: Path, size: int) -> list[Member]:
 
 
 def kvstore_members(tmp: Path, size: int) -> list[Member]:
-    """kvstore members; only a single member exists so far."""
-    if size != 1:
-        # Add the cluster flags (--initial-cluster ...) here once kvstore has them.
-        raise NotAvailable(f"kvstore {size}-member clusters are not available yet")
-    port = free_port()
-    argv = [
-        sys.executable, "-m", "kvstore",
-        "--name", "kv0",
-        "--data-dir", str(tmp / "kv0.kvstore"),
-        "--listen-client-urls", f"http://127.0.0.1:{port}",
-        "--advertise-client-urls", f"http://127.0.0.1:{port}",
-        "--log-level", "warn",
-    ]  # fmt: skip
-    return [Member("kvstore", "kv0", port, argv, tmp / "kv0.kvstore.log")]
+    """kvstore members: one without peers, or a cluster sharing one peer secret.
+
+    Like ``etcd_members``: one data dir per member, default Raft timing, peer URLs
+    from ``--initial-cluster`` (``--listen-peer-urls`` defaults to them).
+    """
+    names = [f"kv{i}" for i in range(size)]
+    client_ports = [free_port() for _ in names]
+    cluster_flags: list[str] = []
+    if size > 1:
+        peer_ports = [free_port() for _ in names]
+        initial = ",".join(
+            f"{n}=http://127.0.0.1:{p}" for n, p in zip(names, peer_ports, strict=True)
+        )
+        secret = tmp / "kvstore-peer-secret"
+        secret.write_text(os.urandom(32).hex())
+        secret.chmod(0o600)
+        cluster_flags = ["--initial-cluster", initial, "--peer-secret-file", str(secret)]
+    members = []
+    for name, port in zip(names, client_ports, strict=True):
+        argv = [
+            sys.executable, "-m", "kvstore",
+            "--name", name,
+            "--data-dir", str(tmp / f"{name}.kvstore"),
+            "--listen-client-urls", f"http://127.0.0.1:{port}",
+            "--advertise-client-urls", f"http://127.0.0.1:{port}",
+            *cluster_flags,
+            "--log-level", "warn",
+        ]  # fmt: skip
+        members.append(Member("kvstore", name, port, argv, tmp / f"{name}.kvstore.log"))
+    return members
 
 
 LAYOUTS: dict[str, Callable[[Path, int], list[Member]]] = {

@@ -10,16 +10,20 @@ generator; nothing waits without a bound.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import grpc
+
 from bench.config import BenchConfig
 from bench.jobs import Job, JobResult
 from bench.loadgen import LoadGenerator
-from bench.servers import Deployment, rss_bytes
+from bench.servers import Deployment, Member, rss_bytes
 from bench.stats import latency_ms, merge
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +34,21 @@ LIST_PREFIX = "bench/list/"
 CAS_PREFIX = "bench/cas/"
 WATCH_PREFIX = "bench/watch/"
 FOOTPRINT_PREFIX = "bench/load/"
+FAILOVER_PREFIX = "bench/failover/"
+CATCHUP_PREFIX = "bench/catchup/"
 #: Delay between submitting a job and its start, so every worker starts together.
 _START_DELAY = 0.5
 _SLACK = 20.0
 #: Slowest event delivery a watch workload waits for before declaring events missing.
 _MIN_EVENT_RATE = 2_000.0
 _MB = 1024 * 1024
+#: Failover: a new probe put starts this often; bound on leader kill → first put.
+_FAILOVER_PROBE_S = 0.02
+_FAILOVER_BOUND_S = 60.0
+#: Catch-up: Status poll interval; bound is this plus keys at the slowest rate we accept.
+_CATCHUP_POLL_S = 0.02
+_CATCHUP_BOUND_S = 60.0
+_MIN_CATCHUP_RATE = 100.0
 
 
 @dataclass
@@ -46,11 +59,20 @@ class Bench:
     loadgen: LoadGenerator
     deployment: Deployment
 
-    def job(self, op: str, tasks: int, offset: int, total: int, **params: Any) -> Job:
+    def job(
+        self,
+        op: str,
+        tasks: int,
+        offset: int,
+        total: int,
+        endpoints: tuple[str, ...] | None = None,
+        **params: Any,
+    ) -> Job:
+        """A job of ``op``; on every member's endpoint unless ``endpoints`` names some."""
         t = self.config.timing
         return Job(
             op=op,
-            endpoints=tuple(self.deployment.endpoints),
+            endpoints=endpoints or tuple(self.deployment.endpoints),
             tasks=tasks,
             task_offset=offset,
             total_tasks=total,
@@ -63,14 +85,19 @@ class Bench:
         )
 
     def spread(
-        self, op: str, in_flight: int, duration: float | None = None, **params: Any
+        self,
+        op: str,
+        in_flight: int,
+        duration: float | None = None,
+        endpoints: tuple[str, ...] | None = None,
+        **params: Any,
     ) -> JobResult:
         """Run ``in_flight`` tasks of ``op``, spread over as many workers as help."""
         workers = min(self.loadgen.procs, in_flight)
         shares = [
             in_flight // workers + (1 if i < in_flight % workers else 0) for i in range(workers)
         ]
-        base = self.job(op, 0, 0, in_flight, **params)
+        base = self.job(op, 0, 0, in_flight, endpoints, **params)
         if duration is not None:
             base = replace(base, warmup=0.0, duration=duration)
         jobs, offset = {}, 0
@@ -92,10 +119,19 @@ def _row(result: JobResult, seconds: float) -> Row:
     return row
 
 
-def load(bench: Bench, prefix: str, count: int) -> tuple[JobResult, float]:
+def load(
+    bench: Bench, prefix: str, count: int, endpoints: tuple[str, ...] | None = None
+) -> tuple[JobResult, float]:
     """Write ``count`` keys under ``prefix`` once each, 64 in flight; result and seconds."""
     started = time.monotonic()
-    result = bench.spread("load", 64, duration=max(60.0, count / 50.0), prefix=prefix, count=count)
+    result = bench.spread(
+        "load",
+        64,
+        duration=max(60.0, count / 50.0),
+        endpoints=endpoints,
+        prefix=prefix,
+        count=count,
+    )
     elapsed = time.monotonic() - started
     if result.ops != count:
         raise RuntimeError(
@@ -274,12 +310,107 @@ def footprint(bench: Bench) -> Row:
     return row
 
 
-def failover(bench: Bench) -> Row:
-    """Hook for clusters: leader kill → first successful put, then follower catch-up.
+def _first_put(endpoints: list[str], deadline: float) -> tuple[float, int]:
+    """Monotonic time at which the first of a stream of puts succeeded, and attempts made.
 
-    Not measured yet: it needs the same procedure for both systems (kill
-    ``deployment.members[deployment.leader_index()]``, time puts until one
-    succeeds, restart it, time until its revision matches), and kvstore has no
-    cluster mode to compare against.
+    A new put (2 s deadline, alternating over ``endpoints``) starts every
+    ``_FAILOVER_PROBE_S``, so a put stuck behind the dead leader does not hide the
+    moment the new one accepts writes.
     """
-    raise NotImplementedError("failover/catch-up is not measured yet")
+    channels = [grpc.insecure_channel(e) for e in endpoints]
+    stubs = [rpc_pb2_grpc.KVStub(c) for c in channels]
+    succeeded: list[float] = []
+    lock = threading.Lock()
+    pending: list[grpc.Future[Any]] = []
+
+    def done(future: grpc.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            with lock:
+                succeeded.append(time.monotonic())
+
+    attempts = 0
+    try:
+        while time.monotonic() < deadline:
+            with lock:
+                if succeeded:
+                    return min(succeeded), attempts
+            request = rpc_pb2.PutRequest(key=f"{FAILOVER_PREFIX}{attempts}".encode(), value=b"x")
+            future: grpc.Future[Any] = stubs[attempts % len(stubs)].Put.future(request, timeout=2.0)
+            future.add_done_callback(done)
+            pending.append(future)
+            attempts += 1
+            time.sleep(_FAILOVER_PROBE_S)
+        raise TimeoutError(f"no put succeeded through {endpoints} after {attempts} attempts")
+    finally:
+        for future in pending:
+            future.cancel()
+        for channel in channels:
+            channel.close()
+
+
+def _wait_caught_up(member: Member, leader: Member, deadline: float) -> int:
+    """Poll until ``member``'s Status revision equals ``leader``'s; that revision."""
+    while True:
+        try:
+            target = leader.status(timeout=2.0).header.revision
+            if member.status(timeout=2.0).header.revision == target:
+                return int(target)
+        except grpc.RpcError:
+            pass  # still starting
+        if member.proc is not None and member.proc.poll() is not None:
+            raise RuntimeError(f"{member.name} exited while catching up:\n{member.log_tail()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{member.name} did not catch up with {leader.name}")
+        time.sleep(_CATCHUP_POLL_S)
+
+
+def failover(bench: Bench) -> Row:
+    """Leader kill -9 → first put through the survivors; then a restarted member's catch-up.
+
+    The same procedure for both systems: find the leader (Status ``leader`` equals
+    ``header.member_id``), SIGKILL it, time until a put through the surviving members
+    succeeds. With it still down, write the mode's ``catchup_keys`` through the
+    survivors; restart it on its old data dir and time until its Status revision
+    equals the new leader's. The deployment is whole again afterwards.
+    """
+    dep = bench.deployment
+    if len(dep.members) < 3:
+        return {"skipped": "needs 3 members"}
+    count = bench.config.sizes.catchup_keys
+    victim = dep.members[dep.leader_index()]
+    survivors = [m for m in dep.members if m is not victim]
+    killed_at = time.monotonic()
+    victim.kill()
+    first_ok, attempts = _first_put([m.endpoint for m in survivors], killed_at + _FAILOVER_BOUND_S)
+    new_leader = dep.members[_poll_leader(dep, time.monotonic() + _FAILOVER_BOUND_S)]
+    prefix = f"{CATCHUP_PREFIX}{time.monotonic_ns()}/"
+    result, load_seconds = load(bench, prefix, count, tuple(m.endpoint for m in survivors))
+    restarted_at = time.monotonic()
+    victim.start()
+    revision = _wait_caught_up(
+        victim, new_leader, restarted_at + _CATCHUP_BOUND_S + count / _MIN_CATCHUP_RATE
+    )
+    caught_up_at = time.monotonic()
+    dep.wait_ready()
+    return {
+        "failover_ms": round((first_ok - killed_at) * 1000, 1),
+        "catchup_s": round(caught_up_at - restarted_at, 2),
+        "catchup_keys": count,
+        "degraded_put_rate": round(result.ops / load_seconds, 1),
+        "probe_puts": attempts,
+        "killed": victim.name,
+        "new_leader": new_leader.name,
+        "revision": revision,
+        "ok": True,
+        "check": f"{victim.name} (leader) killed; caught up at revision {revision}",
+    }
+
+
+def _poll_leader(dep: Deployment, deadline: float) -> int:
+    while True:
+        try:
+            return dep.leader_index()
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(_CATCHUP_POLL_S)
