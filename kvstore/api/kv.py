@@ -25,7 +25,7 @@ class KVService(rpc_pb2_grpc.KVServicer):
         return await self._m.proposer.propose(cmd)
 
     def _stamp(self, resp: object) -> None:
-        self._m.identity.stamp(resp.header, self._m.proposer.status().term)  # type: ignore[attr-defined]
+        self._m.identity.stamp(resp.header, self._m.proposer.term())  # type: ignore[attr-defined]
 
     @unary
     async def Range(self, request: rpc_pb2.RangeRequest, context: Ctx) -> rpc_pb2.RangeResponse:

@@ -174,7 +174,7 @@ class WatchService(rpc_pb2_grpc.WatchServicer):
         ticker = loop.create_task(self._tick(stream))
         try:
             async for resp in stream.responses():
-                self._m.identity.stamp(resp.header, self._m.proposer.status().term)
+                self._m.identity.stamp(resp.header, self._m.proposer.term())
                 yield resp
         finally:
             stream.close()

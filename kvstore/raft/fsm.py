@@ -2,8 +2,11 @@
 
 One ``apply_batch`` call is one LMDB write transaction (group commit): the
 entries, their results and the last applied index/term become durable together.
-Each entry runs in a nested transaction, so a command that fails midway leaves
-no trace. Entries at or below the stored applied index are skipped: that makes
+A command that fails leaves no trace. Every command checks what can fail before
+it writes, so entries run straight in the batch transaction; should a command
+ever fail after writing, the whole batch is redone with each entry in its own
+nested transaction (slower, same result: apply is deterministic). Entries at or
+below the stored applied index are skipped: that makes
 replay after a restart exactly-once. Apply is deterministic (no clock, no
 randomness) and never raises for a bad request — it returns the error as the
 entry's result. A command that cannot be decoded is a bug: it raises
@@ -52,6 +55,15 @@ class CorruptCommandError(RuntimeError):
     """A committed entry could not be decoded: replicas would drift; stop."""
 
 
+class _FailedAfterWriting(Exception):
+    """A command raised its error after it had written: redo the batch isolated."""
+
+    def __init__(self, index: int, error: KvError) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     index: int
@@ -83,13 +95,27 @@ class StateMachine:
             return view.applied[0]
 
     def apply_batch(self, entries: list[Entry]) -> tuple[list[Applied], Effects]:
+        isolate = False
         while True:
             try:
-                return self._apply_once(entries)
+                return self._apply_once(entries, isolate)
             except MapFullRetry:
                 logger.info("map grown; re-applying batch entries=%d", len(entries))
+            except _FailedAfterWriting as exc:
+                logger.warning(
+                    "command failed after writing; re-applying batch with nested "
+                    "transactions index=%d error=%r",
+                    exc.index,
+                    exc.error,
+                )
+                isolate = True
 
-    def _apply_once(self, entries: list[Entry]) -> tuple[list[Applied], Effects]:
+    def _apply_once(self, entries: list[Entry], isolate: bool) -> tuple[list[Applied], Effects]:
+        """Apply ``entries`` in one write transaction.
+
+        ``isolate``: run each entry in a nested transaction (the slow path, taken
+        only after a command failed once it had written something).
+        """
         results: list[Applied] = []
         effects = Effects()
         backend = self._store.backend
@@ -107,15 +133,26 @@ class StateMachine:
                 ):
                     results.append(Applied(entry.index, DUPLICATE, batch.revision))
                     continue
-                child = backend.env.begin(write=True, parent=batch.txn)
-                view = WriteView(backend, child)
-                try:
-                    result = self._dispatch(view, cmd, effects)
-                except KvError as exc:
-                    child.abort()
-                    result = exc
+                result: Result
+                if isolate:
+                    child = backend.env.begin(write=True, parent=batch.txn)
+                    view = WriteView(backend, child)
+                    try:
+                        result = self._dispatch(view, cmd, effects)
+                    except KvError as exc:
+                        child.abort()
+                        result = exc
+                    else:
+                        child.commit()
                 else:
-                    child.commit()
+                    writes = batch.writes
+                    try:
+                        result = self._dispatch(batch, cmd, effects)
+                    except KvError as exc:
+                        if batch.writes != writes:
+                            raise _FailedAfterWriting(entry.index, exc) from exc
+                        batch.discard_revision()
+                        result = exc
                 results.append(
                     Applied(entry.index, result, batch.revision, cmd.member_id, cmd.request_id)
                 )

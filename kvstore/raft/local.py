@@ -2,13 +2,19 @@
 without replication. Commands queue up; the apply thread takes everything
 queued as one batch, applies it in one LMDB transaction (one fsync), then the
 effects go to the watch hub and lessor and the callers get their results.
+
+Proposals carry no request id: nothing retries them, so the state machine has
+nothing to de-duplicate (and ids restarting at 1 after a restart would collide
+with the ones it remembers). Every proposal waits the same request timeout, so
+deadlines expire in proposal order: one timer walks a FIFO of them instead of a
+``wait_for`` (a timer, a waiter and a shield) per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import itertools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +51,11 @@ class LocalProposer:
         self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[Message | None]]] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply")
         self._task: asyncio.Task[None] | None = None
-        self._request_ids = itertools.count(1)
+        #: (deadline, future) of proposals in proposal order; see ``_expire``
+        self._deadlines: collections.deque[tuple[float, asyncio.Future[Message | None]]] = (
+            collections.deque()
+        )
+        self._timer: asyncio.TimerHandle | None = None
         self._applied = 0
         self._stopped = False
 
@@ -63,6 +73,9 @@ class LocalProposer:
 
     async def aclose(self) -> None:
         self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -76,14 +89,28 @@ class LocalProposer:
     async def propose(self, cmd: command_pb2.Command) -> Message | None:
         if self._stopped:
             raise StoppedError()
-        cmd.request_id = next(self._request_ids)
         cmd.member_id = self._member_id
-        fut: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Message | None] = loop.create_future()
         self._queue.put_nowait((cmd.SerializeToString(), fut))
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), self._timeout)
-        except TimeoutError as exc:
-            raise RequestTimeoutError() from exc
+        self._deadlines.append((loop.time() + self._timeout, fut))
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadlines[0][0], self._expire)
+        # A cancelled caller cancels ``fut``; the command is applied all the same.
+        return await fut
+
+    def _expire(self) -> None:
+        """Fail proposals whose deadline passed; re-arm for the oldest one left."""
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        deadlines = self._deadlines
+        while deadlines and (deadlines[0][1].done() or deadlines[0][0] <= now):
+            _, fut = deadlines.popleft()
+            if not fut.done():
+                fut.set_exception(RequestTimeoutError())
+        if deadlines and not self._stopped:
+            self._timer = loop.call_at(deadlines[0][0], self._expire)
 
     async def read_barrier(self) -> None:
         # Every acknowledged write is applied before its caller hears OK, and
@@ -95,6 +122,9 @@ class LocalProposer:
 
     def status(self) -> RaftStatus:
         return RaftStatus(self._member_id, TERM, self._applied, self._applied)
+
+    def term(self) -> int:
+        return TERM
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -137,3 +167,6 @@ class LocalProposer:
                     fut.set_exception(applied.result)
                 else:
                     fut.set_result(applied.result)
+            deadlines = self._deadlines
+            while deadlines and deadlines[0][1].done():
+                deadlines.popleft()

@@ -267,6 +267,9 @@ class RaftProposer:
             int(self._node.raftLastApplied),
         )
 
+    def term(self) -> int:
+        return 0 if self._node is None else int(self._node.raftCurrentTerm)
+
     def learn_peer(self, peer: Peer) -> None:
         self._by_address[peer.address] = peer.member_id
 

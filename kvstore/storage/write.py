@@ -23,6 +23,9 @@ class WriteView(ReadView):
         self._sub = 0
         self._events: list[kv_pb2.Event] = []
         self._open = False
+        #: mutating calls so far: lets the state machine tell whether a failed
+        #: command left writes behind
+        self.writes = 0
 
     # ---- revisions ----------------------------------------------------------
 
@@ -51,6 +54,13 @@ class WriteView(ReadView):
             return self._main, self._events
         return self._main - 1, []
 
+    def discard_revision(self) -> None:
+        """Close the open revision, if any; it must have written nothing (its
+        command failed before writing)."""
+        if self._open:
+            assert not self._events, "discarding a revision with writes"
+            self._open = False
+
     def _next_rev(self) -> bytes:
         assert self._open, "write outside a revision"
         raw = encode_revision(self._main, self._sub)
@@ -61,26 +71,33 @@ class WriteView(ReadView):
 
     def put(self, key: bytes, value: bytes, lease: int) -> kv_pb2.KeyValue | None:
         """Write ``key``; returns its previous live value."""
-        prev = self.get(key)
-        kv = kv_pb2.KeyValue(
-            key=key,
-            create_revision=prev.create_revision if prev else self._main,
-            mod_revision=self._main,
-            version=prev.version + 1 if prev else 1,
-            value=value,
-            lease=lease,
-        )
+        self.writes += 1
+        # Built in place inside its event (no copies); serialized once.
+        event = kv_pb2.Event(type=kv_pb2.Event.PUT)
+        kv = event.kv
+        raw_prev = self._txn.get(key, db=self._b.current)
+        prev: kv_pb2.KeyValue | None = None
+        if raw_prev is None:
+            kv.create_revision = self._main
+            kv.version = 1
+        else:
+            prev = event.prev_kv
+            prev.ParseFromString(raw_prev)
+            kv.create_revision = prev.create_revision
+            kv.version = prev.version + 1
+        kv.key = key
+        kv.mod_revision = self._main
+        kv.value = value
+        kv.lease = lease
+        data = kv.SerializeToString()
         raw_rev = self._next_rev()
-        self._txn.put(raw_rev, records.encode_put(kv), db=self._b.kv)
+        self._txn.put(raw_rev, records.PUT + data, db=self._b.kv)
         self._txn.put(key, raw_rev, db=self._b.index, dupdata=True)
-        self._txn.put(key, kv.SerializeToString(), db=self._b.current)
+        self._txn.put(key, data, db=self._b.current)
         if prev is not None and prev.lease and prev.lease != lease:
             self._detach(prev.lease, key)
         if lease and (prev is None or prev.lease != lease):
             self._txn.put(records.encode_lease_id(lease), key, db=self._b.lease_keys, dupdata=True)
-        event = kv_pb2.Event(type=kv_pb2.Event.PUT, kv=kv)
-        if prev is not None:
-            event.prev_kv.CopyFrom(prev)
         self._events.append(event)
         return prev
 
@@ -92,6 +109,7 @@ class WriteView(ReadView):
         return doomed
 
     def _delete(self, prev: kv_pb2.KeyValue) -> None:
+        self.writes += 1
         raw_rev = self._next_rev()
         self._txn.put(raw_rev, records.encode_tombstone(prev.key, self._main), db=self._b.kv)
         self._txn.put(prev.key, raw_rev, db=self._b.index, dupdata=True)
@@ -107,10 +125,12 @@ class WriteView(ReadView):
     # ---- leases -------------------------------------------------------------
 
     def lease_grant(self, lease_id: int, ttl: int) -> None:
+        self.writes += 1
         self._txn.put(records.encode_lease_id(lease_id), records.encode_int(ttl), db=self._b.lease)
 
     def lease_revoke(self, lease_id: int) -> None:
         """Delete the lease and, in the open revision, every key attached to it."""
+        self.writes += 1
         for key in self.lease_keys(lease_id):
             prev = self.get(key)
             if prev is not None:
@@ -123,12 +143,14 @@ class WriteView(ReadView):
 
     def member_put(self, member: rpc_pb2.Member, revive: bool = False) -> None:
         """Record a member; a removed one comes back only when ``revive`` (MemberAdd)."""
+        self.writes += 1
         raw_id = member.ID.to_bytes(8, "big")
         if not revive and self._txn.get(raw_id, db=self._b.members) == b"":
             return
         self._txn.put(raw_id, member.SerializeToString(), db=self._b.members)
 
     def member_remove(self, member_id: int) -> None:
+        self.writes += 1
         self._txn.put(member_id.to_bytes(8, "big"), b"", db=self._b.members)
 
     # ---- applied proposals ------------------------------------------------------
@@ -139,6 +161,7 @@ class WriteView(ReadView):
         Request IDs of one proposer increase, so only the last ``window`` IDs of
         each member are kept; older ones are deleted as newer ones arrive.
         """
+        self.writes += 1
         prefix = member_id.to_bytes(8, "big")
         key = prefix + request_id.to_bytes(8, "big")
         if self._txn.get(key, db=self._b.requests) is not None:
@@ -155,11 +178,14 @@ class WriteView(ReadView):
     # ---- meta ---------------------------------------------------------------
 
     def set_compacted(self, rev: int) -> None:
+        self.writes += 1
         self._txn.put(records.META_COMPACTED, records.encode_int(rev), db=self._b.meta)
 
     def set_applied(self, index: int, term: int) -> None:
+        self.writes += 1
         self._txn.put(records.META_APPLIED_INDEX, records.encode_int(index), db=self._b.meta)
         self._txn.put(records.META_APPLIED_TERM, records.encode_int(term), db=self._b.meta)
 
     def set_nospace_alarm(self, on: bool) -> None:
+        self.writes += 1
         self._txn.put(records.META_ALARM_NOSPACE, records.encode_int(int(on)), db=self._b.meta)

@@ -66,7 +66,14 @@ class WatchHub:
     # ---- live path --------------------------------------------------------
 
     def publish(self, effects: Effects) -> None:
-        """Deliver a committed batch (called on the loop, in commit order)."""
+        """Deliver a committed batch (called on the loop, in commit order).
+
+        A synced watcher gets one response for all of its events of the batch
+        (several revisions, each whole, as in catch-up; at most
+        ``CATCHUP_EVENTS_PER_RESPONSE`` events unless one revision has more):
+        under load a batch holds many revisions, and every response costs a
+        gRPC message on every stream.
+        """
         if effects.reset:
             # The state was replaced by a snapshot: everyone re-reads from LMDB.
             self.revision = effects.revision
@@ -74,25 +81,45 @@ class WatchHub:
                 self._synced.discard(watcher)
                 self._start_catchup(watcher)
             return
-        for rev, events in effects.events:
-            self.revision = rev
+        if effects.events:
+            self.revision = effects.events[-1][0]
             for watcher in list(self._synced):
-                if rev < watcher.next_rev:
-                    continue
-                chosen = watcher.select(events)
-                if chosen:
-                    resp = rpc_pb2.WatchResponse(
-                        header=self._header(rev), watch_id=watcher.watch_id, events=chosen
-                    )
-                    if not watcher.sink.offer(resp):
-                        self.fallbacks += 1
-                        self._synced.discard(watcher)
-                        watcher.synced = False
-                        self._start_catchup(watcher)
-                        continue
-                    watcher.active = True
-                watcher.next_rev = rev + 1
+                self._deliver(watcher, effects.events)
         self.revision = max(self.revision, effects.revision)
+
+    def _deliver(self, watcher: Watcher, revisions: list[tuple[int, list[kv_pb2.Event]]]) -> None:
+        pending: list[kv_pb2.Event] = []
+        pending_rev = 0
+        for rev, events in revisions:
+            if rev < watcher.next_rev:
+                continue
+            chosen = watcher.select(events)
+            if not chosen:
+                continue
+            if pending and len(pending) + len(chosen) > CATCHUP_EVENTS_PER_RESPONSE:
+                if not self._offer(watcher, pending, pending_rev):
+                    return
+                pending = []
+            pending.extend(chosen)
+            pending_rev = rev
+        if pending and not self._offer(watcher, pending, pending_rev):
+            return
+        watcher.next_rev = max(watcher.next_rev, revisions[-1][0] + 1)
+
+    def _offer(self, watcher: Watcher, events: list[kv_pb2.Event], rev: int) -> bool:
+        """Queue ``events`` (up to ``rev``) without waiting, or move the watcher to catch-up."""
+        resp = rpc_pb2.WatchResponse(
+            header=self._header(rev), watch_id=watcher.watch_id, events=events
+        )
+        if not watcher.sink.offer(resp):
+            self.fallbacks += 1
+            self._synced.discard(watcher)
+            watcher.synced = False
+            self._start_catchup(watcher)
+            return False
+        watcher.active = True
+        watcher.next_rev = rev + 1
+        return True
 
     # ---- catch-up -----------------------------------------------------------
 

@@ -54,3 +54,48 @@ def test_an_undecodable_entry_stops_the_member(fsm: StateMachine) -> None:
     with pytest.raises(CorruptCommandError):
         fsm.apply_batch([Entry(1, 1, b"\xff\xff\xff")])
     assert fsm.applied_index() == 0
+
+
+def _txn(*ops: rpc_pb2.RequestOp) -> bytes:
+    return command_pb2.Command(txn=rpc_pb2.TxnRequest(success=list(ops))).SerializeToString()
+
+
+def test_a_command_failing_before_writing_leaves_no_trace(fsm: StateMachine) -> None:
+    missing_lease = command_pb2.Command(
+        put=rpc_pb2.PutRequest(key=b"k", value=b"v", lease=99)
+    ).SerializeToString()
+    results, effects = fsm.apply_batch(
+        [Entry(1, 1, put(b"a", b"1")), Entry(2, 1, missing_lease), Entry(3, 1, put(b"b", b"2"))]
+    )
+    assert [type(a.result).__name__ for a in results] == [
+        "PutResponse",
+        "LeaseNotFoundError",
+        "PutResponse",
+    ]
+    assert [rev for rev, _ in effects.events] == [2, 3]
+    with fsm.store.read() as view:
+        assert view.get(b"k") is None and view.revision == 3
+
+
+def test_a_command_failing_after_writing_is_rolled_back(fsm: StateMachine) -> None:
+    """Validation keeps such a txn from the log; apply must still undo it whole."""
+    fsm.apply_batch([Entry(1, 1, put(b"k", b"v"))])
+    delete_then_keep_value = _txn(
+        rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=b"k")),
+        rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=b"k", ignore_value=True)),
+    )
+    results, effects = fsm.apply_batch(
+        [
+            Entry(2, 1, put(b"a", b"1")),
+            Entry(3, 1, delete_then_keep_value),
+            Entry(4, 1, put(b"b", b"2")),
+        ]
+    )
+    assert type(results[1].result).__name__ == "KeyNotFoundError"
+    assert isinstance(results[2].result, rpc_pb2.PutResponse)
+    assert [rev for rev, _ in effects.events] == [3, 4]
+    with fsm.store.read() as view:
+        kv = view.get(b"k")
+        assert kv is not None and kv.value == b"v" and kv.mod_revision == 2
+        assert view.revision == 4
+    assert fsm.applied_index() == 4
