@@ -13,6 +13,8 @@ from kvstore.errors import KvError
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 
 MAX_ID = (1 << 63) - 1
+#: keep-alive requests of one stream served at the same time
+KEEPALIVE_IN_FLIGHT = 256
 
 
 class LeaseService(rpc_pb2_grpc.LeaseServicer):
@@ -34,7 +36,7 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
             req.ID = self._fresh_id()
         resp = await self._m.proposer.propose(command_pb2.Command(lease_grant=req))
         assert isinstance(resp, rpc_pb2.LeaseGrantResponse)
-        self._m.identity.stamp(resp.header, self._m.proposer.status().term)
+        self._m.identity.stamp(resp.header, self._m.proposer.term())
         return resp
 
     def _fresh_id(self) -> int:
@@ -49,7 +51,7 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
     ) -> rpc_pb2.LeaseRevokeResponse:
         resp = await self._m.proposer.propose(command_pb2.Command(lease_revoke=request))
         assert isinstance(resp, rpc_pb2.LeaseRevokeResponse)
-        self._m.identity.stamp(resp.header, self._m.proposer.status().term)
+        self._m.identity.stamp(resp.header, self._m.proposer.term())
         return resp
 
     async def LeaseKeepAlive(
@@ -57,13 +59,47 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         request_iterator: AsyncIterator[rpc_pb2.LeaseKeepAliveRequest],
         context: Ctx,
     ) -> AsyncIterator[rpc_pb2.LeaseKeepAliveResponse]:
-        async for req in request_iterator:
+        # Requests are served concurrently (in a cluster each one is a Raft
+        # round trip); responses go out as they complete, as etcd's do.
+        done: asyncio.Queue[rpc_pb2.LeaseKeepAliveResponse | KvError | None] = asyncio.Queue()
+        slots = asyncio.Semaphore(KEEPALIVE_IN_FLIGHT)
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def renew(lease_id: int) -> None:
             try:
-                ttl = await self._keep_alive(req.ID)
+                ttl = await self._keep_alive(lease_id)
             except KvError as err:
-                await abort(context, err)
-                return
-            yield rpc_pb2.LeaseKeepAliveResponse(header=self._header(), ID=req.ID, TTL=ttl)
+                await done.put(err)
+            else:
+                resp = rpc_pb2.LeaseKeepAliveResponse(header=self._header(), ID=lease_id, TTL=ttl)
+                await done.put(resp)
+            finally:
+                slots.release()
+
+        async def receive() -> None:
+            try:
+                async for req in request_iterator:
+                    await slots.acquire()
+                    task = asyncio.get_running_loop().create_task(renew(req.ID))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                while tasks:
+                    await asyncio.gather(*tasks, return_exceptions=True)
+            finally:
+                await done.put(None)
+
+        receiver = asyncio.get_running_loop().create_task(receive())
+        try:
+            while (item := await done.get()) is not None:
+                if isinstance(item, KvError):
+                    await abort(context, item)
+                    return
+                yield item
+        finally:
+            receiver.cancel()
+            for task in (receiver, *tasks):
+                task.cancel()
+            await asyncio.gather(receiver, *tasks, return_exceptions=True)
 
     async def _keep_alive(self, lease_id: int) -> int:
         """Renew on the leader's lessor; in a cluster, through the log, so that
