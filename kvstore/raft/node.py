@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
 from kvstore.raft.fsm import Applied, Entry, StateMachine
@@ -30,6 +32,8 @@ from kvstore.storage.effects import Effects
 
 logger = logging.getLogger(__name__)
 
+#: seconds between append-entries sent ahead of the heartbeat period
+EARLY_SEND_INTERVAL = 0.002
 AppliedFn = Callable[[list[Applied], Effects], None]
 FatalFn = Callable[[BaseException], None]
 
@@ -63,6 +67,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         conf.serializer = self._serialize
         conf.deserializer = self._deserialize
         super().__init__(self_address, peers, conf, transportClass=DurableTransport)
+        # pysyncobj (in batch mode) only looks at new proposals on its next tick
+        # and sends them on its next heartbeat; wake it up instead.
+        self._waker = PipeNotifier(self._poller)
+        self._last_early_send = 0.0
         self._tick_calls: deque[Callable[[], None]] = deque()
         self.addOnTickCallback(self._on_tick)
 
@@ -78,6 +86,40 @@ class RaftNode(SyncObj):  # type: ignore[misc]
     def call_on_tick(self, call: Callable[[], None]) -> None:
         """Run ``call`` on the tick thread (pysyncobj's state is not thread-safe)."""
         self._tick_calls.append(call)
+
+    # ---- latency: propose, replicate and commit without waiting for a period ----
+
+    def _applyCommand(self, command: Any, callback: Any, commandType: Any = None) -> None:
+        super()._applyCommand(command, callback, commandType)
+        self._waker.notify()  # runs _checkCommandsToApply on the tick thread now
+
+    def _checkCommandsToApply(self) -> None:
+        before = self._log_length()
+        super()._checkCommandsToApply()
+        if self._isLeader() and self._log_length() != before and self._may_send_early():
+            # everything queued this tick leaves in one append-entries message
+            self._SyncObj__sendAppendEntries()
+
+    def _SyncObj__applyLogEntries(self) -> bool:
+        applied = self.raftLastApplied
+        needs_send = bool(SyncObj._SyncObj__applyLogEntries(self))
+        # A leader that just committed tells the followers at once, so that
+        # they apply (and answer their forwarded proposals and barriers) now.
+        committed = self._isLeader() and self.raftLastApplied != applied
+        return needs_send or (committed and self._may_send_early())
+
+    def _may_send_early(self) -> bool:
+        """At most one early append-entries per ``EARLY_SEND_INTERVAL``: under
+        load, batches form by themselves and extra messages only cost CPU."""
+        now = time.monotonic()
+        if now - self._last_early_send < EARLY_SEND_INTERVAL:
+            return False
+        self._last_early_send = now
+        return True
+
+    def _log_length(self) -> int:
+        log = self._SyncObj__raftLog
+        return int(log[-1][1]) if len(log) else 0
 
     # ---- apply ----------------------------------------------------------------
 
