@@ -5,11 +5,18 @@ peer port, so tests can partition members. pysyncobj connects from the higher
 peer address to the lower one, so the member with the lowest advertised
 address (``lowest``) has all of its links behind its own proxy: blocking that
 proxy isolates it completely while the others stay connected.
+
+Per-link faults: every proxy can tell which member opened a connection (the
+source port is looked up in ``/proc``: which member process owns that socket), so
+``cut(a, b)`` blocks just the link between two members — on the proxy of the lower
+of the two, from the higher — and any member can be isolated, or the cluster split
+1|2 or bridged. ``set_latency`` slows every link; ``heal_links`` undoes all of it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,7 +60,7 @@ class Cluster:
         client, peer, proxy_port = free_port(), free_port(), free_port()
         data_dir = self.tmp / name
         server = ServerProcess("kvstore", name, data_dir, client, [], self.tmp / f"{name}.log")
-        proxy = LinkProxy(proxy_port, peer)
+        proxy = LinkProxy(proxy_port, peer, identify=self.owner_of_port)
         proxy.start()
         member = Member(name, server, peer, proxy)
         self.members.append(member)
@@ -123,6 +130,46 @@ class Cluster:
 
         wait_until(equal, timeout=timeout)
 
+    def owner_of_port(self, port: int) -> str | None:
+        """The name of the member whose process owns the local TCP socket on ``port``."""
+        inode = _socket_inode(port)
+        if inode is None:
+            return None
+        target = f"socket:[{inode}]"
+        for member in list(self.members):
+            proc = member.server.proc
+            if proc is None:
+                continue
+            fd_dir = Path(f"/proc/{proc.pid}/fd")
+            with contextlib.suppress(OSError):
+                for fd in fd_dir.iterdir():
+                    with contextlib.suppress(OSError):
+                        if os.readlink(fd) == target:
+                            return member.name
+        return None
+
+    def cut(self, a: Member, b: Member) -> None:
+        """Cut the peer link between ``a`` and ``b`` only (both directions)."""
+        low, high = sorted((a, b), key=lambda m: f"127.0.0.1:{m.proxy.listen_port}")
+        low.proxy.block_from(high.name)
+
+    def isolate(self, member: Member) -> None:
+        """Cut every peer link of ``member``."""
+        for other in self.members:
+            if other is not member:
+                self.cut(member, other)
+
+    def set_latency(self, seconds: float) -> None:
+        """Add ``seconds`` per forwarded chunk on every peer link."""
+        for member in self.members:
+            member.proxy.set_delay(seconds)
+
+    def heal_links(self) -> None:
+        """Undo every partition and every added latency."""
+        for member in self.members:
+            member.proxy.heal()
+            member.proxy.set_delay(0.0)
+
     @property
     def lowest(self) -> Member:
         return min(self.members, key=lambda m: f"127.0.0.1:{m.proxy.listen_port}")
@@ -133,6 +180,17 @@ class Cluster:
                 member.server.kill()
             with contextlib.suppress(Exception):
                 member.proxy.stop()
+
+
+def _socket_inode(port: int) -> int | None:
+    """The inode of the IPv4 TCP socket bound locally to 127.0.0.1:``port``."""
+    local = f"0100007F:{port:04X}"
+    with contextlib.suppress(OSError), open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if len(fields) > 9 and fields[1] == local and fields[9] != "0":
+                return int(fields[9])
+    return None
 
 
 def _python() -> list[str]:

@@ -1,8 +1,14 @@
-"""A fault-injecting TCP proxy for peer links: forward, block (partition), heal.
+"""A fault-injecting TCP proxy for peer links: forward, block (partition), heal, delay.
 
 Runs its own event loop in a thread. ``block()`` closes every open connection
 and closes new ones at once, so the member behind it is cut off; ``heal()``
 lets traffic through again.
+
+Per-link faults: when built with ``identify`` (source port -> peer name, e.g.
+``tests.support.kvcluster`` resolves it through ``/proc``), ``block_from(name)``
+cuts only the connections that peer opened through this proxy, and
+``set_delay(seconds)`` adds latency to every chunk forwarded (both directions,
+order kept).
 """
 
 from __future__ import annotations
@@ -10,18 +16,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 
 
 class LinkProxy:
-    def __init__(self, listen_port: int, target_port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        listen_port: int,
+        target_port: int,
+        host: str = "127.0.0.1",
+        identify: Callable[[int], str | None] | None = None,
+    ) -> None:
         self.listen_port = listen_port
         self.target_port = target_port
         self.host = host
+        self.identify = identify
         self.blocked = False
+        self.blocked_sources: frozenset[str] = frozenset()
+        self.delay = 0.0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._source_of: dict[asyncio.StreamWriter, str | None] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -30,8 +47,18 @@ class LinkProxy:
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.host, self.listen_port)
 
+    def _source(self, writer: asyncio.StreamWriter) -> str | None:
+        if self.identify is None:
+            return None
+        peer = writer.get_extra_info("peername")
+        try:
+            return self.identify(int(peer[1]))
+        except Exception:
+            return None
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.blocked:
+        source = self._source(writer) if self.identify is not None else None
+        if self.blocked or (source is not None and source in self.blocked_sources):
             writer.close()
             return
         try:
@@ -40,17 +67,31 @@ class LinkProxy:
             writer.close()
             return
         self._writers.update((writer, up_writer))
+        self._source_of[writer] = self._source_of[up_writer] = source
         await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+            self._pipe(reader, up_writer, source),
+            self._pipe(up_reader, writer, source),
+            return_exceptions=True,
         )
         self._writers.difference_update((writer, up_writer))
+        self._source_of.pop(writer, None)
+        self._source_of.pop(up_writer, None)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _cut(self, source: str | None) -> bool:
+        return self.blocked or (source is not None and source in self.blocked_sources)
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str | None
+    ) -> None:
         try:
-            while not self.blocked:
+            while not self._cut(source):
                 data = await reader.read(65536)
-                if not data or self.blocked:
+                if not data or self._cut(source):
                     break
+                if self.delay > 0:
+                    await asyncio.sleep(self.delay)
+                    if self._cut(source):
+                        break
                 writer.write(data)
                 await writer.drain()
         finally:
@@ -67,7 +108,28 @@ class LinkProxy:
         self._loop.call_soon_threadsafe(cut)
 
     def heal(self) -> None:
-        self._loop.call_soon_threadsafe(setattr, self, "blocked", False)
+        """Let everything through again (whole-proxy and per-source blocks)."""
+
+        def heal() -> None:
+            self.blocked = False
+            self.blocked_sources = frozenset()
+
+        self._loop.call_soon_threadsafe(heal)
+
+    def block_from(self, source: str) -> None:
+        """Cut only the connections opened by peer ``source`` (needs ``identify``)."""
+
+        def cut() -> None:
+            self.blocked_sources = self.blocked_sources | {source}
+            for writer, owner in list(self._source_of.items()):
+                if owner == source:
+                    writer.close()
+
+        self._loop.call_soon_threadsafe(cut)
+
+    def set_delay(self, seconds: float) -> None:
+        """Add ``seconds`` of latency to every forwarded chunk (0 turns it off)."""
+        self._loop.call_soon_threadsafe(setattr, self, "delay", max(0.0, seconds))
 
     def stop(self) -> None:
         async def shutdown() -> None:
