@@ -6,6 +6,7 @@ from kvstore.config import MAX_LEASE_TTL, MAX_TXN_OPS
 from kvstore.errors import (
     DuplicateKeyError,
     EmptyKeyError,
+    InvalidArgumentError,
     InvalidSortOptionError,
     KeyTooLongError,
     LeaseProvidedError,
@@ -19,6 +20,8 @@ from kvstore.pb import rpc_pb2
 from kvstore.storage.backend import MAX_KEY_BYTES
 
 RangeReq = rpc_pb2.RangeRequest
+#: nested txn levels accepted (each level is two protobuf message levels)
+MAX_TXN_DEPTH = 32
 
 
 def check_size(size: int, limit: int) -> None:
@@ -57,18 +60,23 @@ def check_delete(req: rpc_pb2.DeleteRangeRequest) -> None:
     _check_key(req.key)
 
 
-def check_txn(req: rpc_pb2.TxnRequest) -> None:
+def check_txn(req: rpc_pb2.TxnRequest, depth: int = 1) -> None:
+    if depth > MAX_TXN_DEPTH:
+        # The command wrapping the txn must still decode on every member (the
+        # protobuf runtime limits nesting); a member that cannot decode a
+        # committed entry has to stop, so refuse it here.
+        raise InvalidArgumentError(f"kvstore: txn nested deeper than {MAX_TXN_DEPTH} levels")
     if max(len(req.compare), len(req.success), len(req.failure)) > MAX_TXN_OPS:
         raise TooManyOpsError()
     for cmp in req.compare:
         _check_key(cmp.key)
     for op in (*req.success, *req.failure):
-        _check_op(op)
+        _check_op(op, depth)
     _check_intervals(list(req.success))
     _check_intervals(list(req.failure))
 
 
-def _check_op(op: rpc_pb2.RequestOp) -> None:
+def _check_op(op: rpc_pb2.RequestOp, depth: int) -> None:
     kind = op.WhichOneof("request")
     if kind == "request_range":
         check_range(op.request_range)
@@ -77,7 +85,7 @@ def _check_op(op: rpc_pb2.RequestOp) -> None:
     elif kind == "request_delete_range":
         check_delete(op.request_delete_range)
     elif kind == "request_txn":
-        check_txn(op.request_txn)
+        check_txn(op.request_txn, depth + 1)
 
 
 class _Deletes:

@@ -53,3 +53,15 @@ def test_key_over_511_bytes_is_refused(kv: rpc_pb2_grpc.KVStub, call: object) ->
 def test_invalid_sort_option(kv: rpc_pb2_grpc.KVStub, request_fields: dict[str, int]) -> None:
     with rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: invalid sort option"):
         kv.Range(rpc_pb2.RangeRequest(key=b"a", **request_fields))  # type: ignore[arg-type]
+
+
+def test_deeply_nested_txn_is_refused_before_it_is_proposed(kv: rpc_pb2_grpc.KVStub) -> None:
+    """A txn too deep to decode once wrapped in a Raft command must never be
+    committed: a member that cannot decode a committed entry has to stop."""
+    txn = rpc_pb2.TxnRequest(success=[rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=b"d"))])
+    for _ in range(40):
+        txn = rpc_pb2.TxnRequest(success=[rpc_pb2.RequestOp(request_txn=txn)])
+    with rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "kvstore: txn nested deeper than 32 levels"):
+        kv.Txn(txn)
+    kv.Put(rpc_pb2.PutRequest(key=b"still", value=b"serving"))
+    assert kv.Range(rpc_pb2.RangeRequest(key=b"still")).kvs[0].value == b"serving"
