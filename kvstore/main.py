@@ -207,6 +207,11 @@ async def serve(config: ServerConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["controller-manager"]:
+        from kvstore.controllers.manager import main as controller_manager
+
+        return controller_manager(argv[1:])
     args = parser().parse_args(argv)
     level = "warning" if args.log_level == "warn" else args.log_level
     logs.setup(level, args.log_format)

@@ -223,9 +223,9 @@ def cli(
 
 
 def _register() -> None:
-    from kvstore.cli import cluster, explore, keys, leases, snapshot, txn
+    from kvstore.cli import cluster, explore, keys, kube, leases, snapshot, txn
 
-    for module in (keys, txn, leases, cluster, snapshot, explore):
+    for module in (keys, txn, leases, cluster, snapshot, explore, kube):
         register: Callable[[click.Group], None] = module.register
         register(cli)
 
