@@ -122,7 +122,14 @@ class KeepAlive:
                         self.renewals += 1
                         self._renewed.notify_all()
                     await asyncio.sleep(max(self.ttl / 3.0, 0.2))
-            except (grpc.aio.AioRpcError, ClientError, ConnectionError, TimeoutError) as exc:
+            except (
+                grpc.aio.AioRpcError,
+                ClientError,
+                ConnectionError,
+                TimeoutError,
+                # grpc.aio: writing to a stream the server already finished
+                asyncio.InvalidStateError,
+            ) as exc:
                 if isinstance(exc, grpc.aio.AioRpcError):
                     error: ClientError = translate(exc)
                     if exc.code() not in (
