@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # cluster.sh: a local kvstore cluster in one command.
 #
-#   ./cluster.sh start [N] [--base-port P]   N members on 127.0.0.1 (default 3)
+#   ./cluster.sh start [N] [--base-port P] [--tls]   N members on 127.0.0.1 (default 3)
 #   ./cluster.sh stop | status | clean
 #   ./cluster.sh kill NAME | restart NAME | logs NAME
 #
 # Client ports: 2379, 22379, 32379, ... (member i > 1 listens on P + i*10000);
 # each peer port is its client port + 1. Data, logs and pids live in .cluster/
 # (or $KVSTORE_CLUSTER_DIR). The first start creates .venv and installs kvstore.
+# --tls (on the first start): a throwaway CA and certificates in .cluster/tls/,
+# https client URLs with mutual TLS (client certificate: tls/client.crt, CN root),
+# and TLS between members too (on top of the peer secret).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")" && pwd)"
@@ -17,7 +20,7 @@ PY="$ROOT/.venv/bin/python"
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
@@ -47,12 +50,22 @@ start_member() { # name
   # shellcheck disable=SC2086
   set -- $line
   if pid_alive "$name"; then echo "$name is already running"; return; fi
+  local scheme=http tls_flags=()
+  if tls_on; then
+    scheme=https
+    tls_flags=(--cert-file "$DIR/tls/server.crt" --key-file "$DIR/tls/server.key"
+      --trusted-ca-file "$DIR/tls/ca.crt" --client-cert-auth
+      --peer-cert-file "$DIR/tls/peer.crt" --peer-key-file "$DIR/tls/peer.key"
+      --peer-trusted-ca-file "$DIR/tls/ca.crt" --peer-client-cert-auth)
+  fi
   "$PY" -m kvstore --name "$name" --data-dir "$DIR/$name" \
-    --listen-client-urls "http://127.0.0.1:$2" --advertise-client-urls "http://127.0.0.1:$2" \
+    --listen-client-urls "$scheme://127.0.0.1:$2" --advertise-client-urls "$scheme://127.0.0.1:$2" \
     --initial-cluster "$(cat "$DIR/initial-cluster")" --peer-secret-file "$DIR/secret" \
-    --log-format text >>"$DIR/$name.log" 2>&1 &
+    "${tls_flags[@]}" --log-format text >>"$DIR/$name.log" 2>&1 &
   echo $! >"$DIR/$name.pid"
 }
+
+tls_on() { [ -f "$DIR/tls/ca.crt" ]; }
 
 endpoints() {
   local eps=""
@@ -61,17 +74,26 @@ endpoints() {
 }
 
 status_table() { # prints a table; exit 0 when a leader is known
-  "$PY" - "$(endpoints)" "$DIR/members.conf" <<'PYEOF'
+  "$PY" - "$(endpoints)" "$DIR/members.conf" "$DIR/tls" <<'PYEOF'
+import os
 import sys
 import grpc
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 
 eps = sys.argv[1].split(",")
 names = [line.split()[0] for line in open(sys.argv[2]) if line.strip()]
+tls = sys.argv[3]
+creds = None
+if os.path.exists(f"{tls}/ca.crt"):
+    def read(name):
+        with open(f"{tls}/{name}", "rb") as f:
+            return f.read()
+    creds = grpc.ssl_channel_credentials(read("ca.crt"), read("client.key"), read("client.crt"))
 rows, leaders = [], set()
 for name, ep in zip(names, eps):
     try:
-        with grpc.insecure_channel(ep) as ch:
+        channel = grpc.secure_channel(ep, creds) if creds else grpc.insecure_channel(ep)
+        with channel as ch:
             st = rpc_pb2_grpc.MaintenanceStub(ch).Status(rpc_pb2.StatusRequest(), timeout=1.5)
         is_leader = st.leader != 0 and st.leader == st.header.member_id
         if st.leader:
@@ -89,9 +111,10 @@ PYEOF
 }
 
 cmd_start() {
-  local n=3 base=2379
+  local n=3 base=2379 tls=0
   while [ $# -gt 0 ]; do
     case "$1" in
+      --tls) tls=1; shift ;;
       --base-port) base="$2"; shift 2 ;;
       --base-port=*) base="${1#*=}"; shift ;;
       [0-9]*) n="$1"; shift ;;
@@ -114,6 +137,13 @@ cmd_start() {
       ic="${ic:+$ic,}m$i=http://127.0.0.1:$((port + 1))"
     done
     echo "$ic" >"$DIR/initial-cluster"
+    if [ "$tls" -eq 1 ]; then
+      "$PY" -m kvstore.tlsgen "$DIR/tls" >/dev/null
+      echo "generated a throwaway CA and certificates in $DIR/tls"
+    fi
+  fi
+  if [ "$tls" -eq 1 ] && ! tls_on; then
+    echo "note: this cluster was created without --tls (./cluster.sh clean to start afresh)"
   fi
   while read -r name _; do start_member "$name"; done <"$DIR/members.conf"
   local deadline=$((SECONDS + 60))
@@ -124,7 +154,11 @@ cmd_start() {
   status_table
   echo
   echo "endpoints: $(endpoints)"
-  echo "try:       ETCDCTL_API=3 etcdctl --endpoints=$(endpoints | sed 's#127#http://127#g') put hello world"
+  if tls_on; then
+    echo "try:       ETCDCTL_API=3 etcdctl --endpoints=$(endpoints | sed 's#127#https://127#g') --cacert $DIR/tls/ca.crt --cert $DIR/tls/client.crt --key $DIR/tls/client.key put hello world"
+  else
+    echo "try:       ETCDCTL_API=3 etcdctl --endpoints=$(endpoints | sed 's#127#http://127#g') put hello world"
+  fi
 }
 
 cmd_stop() {

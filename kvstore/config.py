@@ -46,6 +46,25 @@ class WatchConfig:
 
 
 @dataclass(frozen=True)
+class TLSConfig:
+    """Certificates of one listener, as etcd's --cert-file/--key-file/... flags."""
+
+    cert_file: Path
+    key_file: Path
+    #: CA that client (or peer) certificates must chain to
+    trusted_ca_file: Path | None = None
+    #: require and verify a certificate from every client (mutual TLS); with auth
+    #: enabled, its CN names the user when no token is sent
+    client_cert_auth: bool = False
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    #: seconds a simple token lives after its last use (etcd's --auth-token-ttl)
+    token_ttl: float = 300.0
+
+
+@dataclass(frozen=True)
 class PeerConfig:
     """One member of the initial cluster, as in etcd's --initial-cluster."""
 
@@ -63,6 +82,8 @@ class ClusterConfig:
     initial_cluster_state: str = "new"
     #: shared secret: peer traffic is encrypted and authenticated with it
     secret: str | None = None
+    #: TLS on the peer transport too (on top of the secret)
+    peer_tls: TLSConfig | None = None
     append_entries_period: float = 0.01
     tick_period: float = 0.005
     election_timeout_min: float = 0.4
@@ -82,6 +103,9 @@ class ServerConfig:
     cluster: ClusterConfig | None = None
     lease: LeaseConfig = field(default_factory=LeaseConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
+    #: TLS for https:// client URLs
+    client_tls: TLSConfig | None = None
+    auth: AuthConfig = field(default_factory=AuthConfig)
     #: A proposal waits this long before "etcdserver: request timed out".
     request_timeout: float = 7.0
     max_request_bytes: int = MAX_REQUEST_BYTES

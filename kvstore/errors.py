@@ -11,6 +11,12 @@
     ├── LeaseExistsError         FAILED_PRECONDITION
     ├── UnavailableError         UNAVAILABLE  (NoLeaderError, RequestTimeoutError)
     ├── InvalidAuthTokenError    UNAUTHENTICATED
+    ├── PermissionDeniedError    PERMISSION_DENIED
+    ├── AuthError                auth management (FAILED_PRECONDITION unless noted)
+    │   ├── AuthNotEnabledError, RootUserNotExistError, RootRoleNotExistError
+    │   ├── UserExistsError, UserNotFoundError, RoleExistsError, RoleNotFoundError
+    │   ├── RoleNotGrantedError, PermissionNotGrantedError, InvalidAuthMgmtError
+    │   └── UserEmptyError, RoleEmptyError, AuthFailedError  (INVALID_ARGUMENT)
     ├── NoSpaceError             RESOURCE_EXHAUSTED
     ├── UnsupportedError         UNIMPLEMENTED, names the field
     └── MemberError              member add/remove failures
@@ -119,6 +125,74 @@ class StoppedError(UnavailableError):
 class InvalidAuthTokenError(KvError):
     code = "UNAUTHENTICATED"
     message = "etcdserver: invalid auth token"
+
+
+class PermissionDeniedError(KvError):
+    code = "PERMISSION_DENIED"
+    message = "etcdserver: permission denied"
+
+
+class AuthError(KvError):
+    """A refused auth request (user/role management, enable, authenticate)."""
+
+    code = "FAILED_PRECONDITION"
+
+
+class AuthNotEnabledError(AuthError):
+    message = "etcdserver: authentication is not enabled"
+
+
+class RootUserNotExistError(AuthError):
+    message = "etcdserver: root user does not exist"
+
+
+class RootRoleNotExistError(AuthError):
+    # etcdctl's "auth enable" reacts to this one: it adds the root role, grants
+    # it to root and retries
+    message = "etcdserver: root user does not have root role"
+
+
+class UserExistsError(AuthError):
+    message = "etcdserver: user name already exists"
+
+
+class UserNotFoundError(AuthError):
+    message = "etcdserver: user name not found"
+
+
+class RoleExistsError(AuthError):
+    message = "etcdserver: role name already exists"
+
+
+class RoleNotFoundError(AuthError):
+    message = "etcdserver: role name not found"
+
+
+class RoleNotGrantedError(AuthError):
+    message = "etcdserver: role is not granted to the user"
+
+
+class PermissionNotGrantedError(AuthError):
+    message = "etcdserver: permission is not granted to the role"
+
+
+class InvalidAuthMgmtError(AuthError):
+    message = "etcdserver: invalid auth management"
+
+
+class UserEmptyError(AuthError):
+    code = "INVALID_ARGUMENT"
+    message = "etcdserver: user name is empty"
+
+
+class RoleEmptyError(AuthError):
+    code = "INVALID_ARGUMENT"
+    message = "etcdserver: role name is empty"
+
+
+class AuthFailedError(AuthError):
+    code = "INVALID_ARGUMENT"
+    message = "etcdserver: authentication failed, invalid user ID or password"
 
 
 class NoSpaceError(KvError):

@@ -16,11 +16,13 @@ from kvstore.api.server import KvServer
 from kvstore.config import (
     DEFAULT_CLIENT_URL,
     MAX_REQUEST_BYTES,
+    AuthConfig,
     ClusterConfig,
     LeaseConfig,
     PeerConfig,
     ServerConfig,
     StorageConfig,
+    TLSConfig,
     WatchConfig,
 )
 from kvstore.errors import KvError
@@ -81,6 +83,23 @@ def parser() -> argparse.ArgumentParser:
         "--insecure-peers",
         action="store_true",
         help="allow unencrypted, unauthenticated peer traffic (never in production)",
+    )
+    tls = p.add_argument_group("security (flags as etcd's)")
+    tls.add_argument("--cert-file", type=Path, help="server certificate for https client URLs")
+    tls.add_argument("--key-file", type=Path, help="private key of --cert-file")
+    tls.add_argument("--trusted-ca-file", type=Path, help="CA that client certificates chain to")
+    tls.add_argument(
+        "--client-cert-auth",
+        action="store_true",
+        help="require a client certificate signed by --trusted-ca-file (its CN is the user)",
+    )
+    tls.add_argument("--peer-cert-file", type=Path, help="certificate of the peer transport")
+    tls.add_argument("--peer-key-file", type=Path, help="private key of --peer-cert-file")
+    tls.add_argument("--peer-trusted-ca-file", type=Path, help="CA that peer certificates chain to")
+    tls.add_argument("--peer-client-cert-auth", action="store_true")
+    tls.add_argument("--auth-token", default="simple", help="token type: only 'simple'")
+    tls.add_argument(
+        "--auth-token-ttl", type=int, default=300, help="seconds a token lives after its last use"
     )
     p.add_argument("--heartbeat-interval", type=int, default=10, help="milliseconds")
     p.add_argument("--election-timeout", type=int, default=500, help="milliseconds")
@@ -153,6 +172,7 @@ def build_cluster(args: argparse.Namespace) -> tuple[ClusterConfig | None, tuple
     if election <= 3 * heartbeat:
         raise UsageError("--election-timeout must be more than 3 x --heartbeat-interval")
     cluster = ClusterConfig(
+        peer_tls=build_peer_tls(args),
         initial_cluster=peers,
         listen_peer_url=listen[0],
         initial_cluster_state=args.initial_cluster_state,
@@ -166,8 +186,55 @@ def build_cluster(args: argparse.Namespace) -> tuple[ClusterConfig | None, tuple
     return cluster, advertise
 
 
+def build_client_tls(args: argparse.Namespace) -> TLSConfig | None:
+    """Client TLS from etcd's flags; https listen URLs need it."""
+    https = [u for u in args.listen_client_urls if u.startswith("https://")]
+    if (args.cert_file is None) != (args.key_file is None):
+        raise UsageError("--cert-file and --key-file go together")
+    if args.cert_file is None:
+        if https:
+            raise UsageError(f"{https[0]} needs --cert-file and --key-file")
+        if args.client_cert_auth or args.trusted_ca_file is not None:
+            raise UsageError("--client-cert-auth/--trusted-ca-file need --cert-file and --key-file")
+        return None
+    if args.client_cert_auth and args.trusted_ca_file is None:
+        raise UsageError("--client-cert-auth needs --trusted-ca-file")
+    for path in (args.cert_file, args.key_file, args.trusted_ca_file):
+        if path is not None and not path.is_file():
+            raise UsageError(f"no such file: {path}")
+    if not https:
+        logger.warning("--cert-file is set but no client URL is https://: TLS is not used")
+    return TLSConfig(args.cert_file, args.key_file, args.trusted_ca_file, args.client_cert_auth)
+
+
+def build_peer_tls(args: argparse.Namespace) -> TLSConfig | None:
+    """Peer TLS from etcd's --peer-* flags (on top of the peer secret)."""
+    if args.peer_cert_file is None and args.peer_key_file is None:
+        if args.peer_client_cert_auth or args.peer_trusted_ca_file is not None:
+            raise UsageError("--peer-client-cert-auth/--peer-trusted-ca-file need --peer-cert-file")
+        return None
+    if args.peer_cert_file is None or args.peer_key_file is None:
+        raise UsageError("--peer-cert-file and --peer-key-file go together")
+    if args.peer_trusted_ca_file is None:
+        raise UsageError("peer TLS needs --peer-trusted-ca-file (to verify the other members)")
+    for path in (args.peer_cert_file, args.peer_key_file, args.peer_trusted_ca_file):
+        if not path.is_file():
+            raise UsageError(f"no such file: {path}")
+    return TLSConfig(
+        args.peer_cert_file,
+        args.peer_key_file,
+        args.peer_trusted_ca_file,
+        args.peer_client_cert_auth,
+    )
+
+
 def build_config(args: argparse.Namespace) -> ServerConfig:
     data_dir = args.data_dir or Path(f"{args.name}.kvstore")
+    if args.auth_token.split(",")[0] != "simple":
+        raise UsageError(f"--auth-token {args.auth_token!r}: only 'simple' tokens are supported")
+    if args.auth_token_ttl < 1:
+        raise UsageError("--auth-token-ttl must be at least 1 second")
+    client_tls = build_client_tls(args)
     cluster, peer_urls = build_cluster(args)
     return ServerConfig(
         name=args.name,
@@ -182,6 +249,8 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         ),
         max_request_bytes=args.max_request_bytes,
         request_timeout=args.request_timeout,
+        client_tls=client_tls,
+        auth=AuthConfig(token_ttl=float(args.auth_token_ttl)),
     )
 
 

@@ -1,54 +1,160 @@
-"""Authentication at the edge. Auth is not enabled in this version, so a request
-carrying a token is answered as etcd answers it then: Unauthenticated
-"etcdserver: invalid auth token"."""
+"""Authentication at the edge: who is calling, and the cached auth store to check.
+
+Every etcd RPC passes ``AuthInterceptor``, which resolves the caller once, as
+etcd does:
+
+- a ``token`` (or ``authorization``) metadata entry: with auth disabled, any
+  token is Unauthenticated "etcdserver: invalid auth token"; with auth enabled,
+  it must be a live token of an existing user (same error otherwise);
+- no token, TLS with ``--client-cert-auth``: the client certificate's CN is the user;
+- neither: no user. Calls that need one then fail with InvalidArgument
+  "etcdserver: user name is empty" (``AuthState.require_user``).
+
+The caller is kept in a context variable for the duration of the call (tasks a
+handler creates inherit it); services read it with ``AuthGuard.user()`` and check
+it against ``AuthGuard.state()``, an ``AuthState`` reloaded whenever the store's
+auth revision moves. Writes carry the user and that revision into the command, so
+apply re-checks them if the auth store changed in between.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextvars
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeAlias
 
 import grpc
 
 from kvstore.api.edge import Ctx
-from kvstore.errors import InvalidAuthTokenError
+from kvstore.auth.perms import AuthState
+from kvstore.auth.tokens import TokenKeeper
+from kvstore.errors import InvalidAuthTokenError, KvError
+from kvstore.pb import command_pb2
+from kvstore.storage.store import MvccStore
 
 ETCD_PREFIX = "/etcdserverpb."
+#: calls that never look at a token (as in etcd)
+NO_TOKEN = frozenset({"/etcdserverpb.Auth/Authenticate"})
 Continuation: TypeAlias = (
     "Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]]"
 )
 
+_CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", default=None)
 
-class TokenInterceptor(grpc.aio.ServerInterceptor):
+
+class AuthGuard:
+    """The member's view of auth: the cached auth store, tokens, and the caller."""
+
+    def __init__(self, store: MvccStore, keeper: TokenKeeper, client_cert_auth: bool) -> None:
+        self._store = store
+        self.keeper = keeper
+        self._client_cert_auth = client_cert_auth
+        self._state = AuthState(revision=-1)
+
+    def state(self) -> AuthState:
+        """The auth store as of the last applied batch (reloaded when it changed)."""
+        if self._state.revision != self._store.auth_revision:
+            with self._store.read() as view:
+                self._state = AuthState.load(view)
+        return self._state
+
+    @staticmethod
+    def user() -> str | None:
+        """The calling user of the current RPC (None: no credentials)."""
+        return _CALLER.get()
+
+    def resolve(self, metadata: Iterable[tuple[str, Any]], context: Ctx) -> str | None:
+        token = next((v for k, v in metadata if k in ("token", "authorization")), None)
+        state = self.state()
+        if token is not None:
+            if isinstance(token, bytes):
+                token = token.decode(errors="replace")
+            token = token.removeprefix("Bearer ")
+            name = self.keeper.user_of(token) if state.enabled else None
+            if name is None or name not in state.users:
+                raise InvalidAuthTokenError()
+            return name
+        if state.enabled and self._client_cert_auth:
+            names = list(context.auth_context().get("x509_common_name") or [])
+            if names:
+                cn = names[0]
+                return cn.decode() if isinstance(cn, bytes) else str(cn)
+        return None
+
+    def authorize(
+        self,
+        cmd: command_pb2.Command,
+        lease_keys: Callable[[int], list[bytes]] = lambda lease_id: [],
+    ) -> None:
+        """Check the caller may propose ``cmd`` and stamp it for apply's re-check.
+
+        Raises PermissionDenied / "user name is empty" as etcd does."""
+        state = self.state()
+        self.stamp(cmd, state, self.user())
+        state.check_command(cmd, lease_keys)
+
+    def stamp(self, cmd: command_pb2.Command, state: AuthState, user: str | None) -> None:
+        """Record who asked and against which auth revision it was checked."""
+        cmd.auth_revision = state.revision
+        if state.enabled and user:
+            cmd.auth_user = user
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, guard: AuthGuard) -> None:
+        self._guard = guard
+
     async def intercept_service(
         self, continuation: Continuation, details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
         if handler is None or not details.method.startswith(ETCD_PREFIX):
             return handler
-        metadata = details.invocation_metadata or ()
-        if not any(key in ("token", "authorization") for key, _ in metadata):
+        if details.method in NO_TOKEN:
             return handler
-        return _refusing(handler)
+        return _with_caller(handler, self._guard)
 
 
-async def _refuse(context: Ctx) -> None:
-    err = InvalidAuthTokenError()
-    await context.abort(grpc.StatusCode[err.code], err.message)
+def _enter(guard: AuthGuard, context: Ctx) -> KvError | None:
+    try:
+        _CALLER.set(guard.resolve(context.invocation_metadata() or (), context))
+    except KvError as err:
+        return err
+    return None
 
 
-def _refusing(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
-    async def unary(request: Any, context: Ctx) -> Any:
-        await _refuse(context)
-
-    async def streaming(request: Any, context: Ctx) -> AsyncIterator[Any]:
-        await _refuse(context)
-        yield  # pragma: no cover - abort raises
-
+def _with_caller(
+    handler: grpc.RpcMethodHandler[Any, Any], guard: AuthGuard
+) -> grpc.RpcMethodHandler[Any, Any]:
     des, ser = handler.request_deserializer, handler.response_serializer
     if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(unary, des, ser)
+        return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, guard), des, ser)
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(streaming, des, ser)
+        return grpc.unary_stream_rpc_method_handler(_wrap(handler.unary_stream, guard), des, ser)
     if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(unary, des, ser)
-    return grpc.stream_stream_rpc_method_handler(streaming, des, ser)
+        return grpc.stream_unary_rpc_method_handler(_wrap(handler.stream_unary, guard), des, ser)
+    assert handler.stream_stream is not None
+    return grpc.stream_stream_rpc_method_handler(_wrap(handler.stream_stream, guard), des, ser)
+
+
+def _wrap(inner: Callable[..., Any], guard: AuthGuard) -> Callable[..., Any]:
+    """``inner`` run with the caller resolved (or aborted with the auth error)."""
+    if inspect.isasyncgenfunction(inner):
+
+        async def generate(request: Any, context: Ctx) -> AsyncIterator[Any]:
+            err = _enter(guard, context)
+            if err is not None:
+                await context.abort(grpc.StatusCode[err.code], err.message)
+            async for item in inner(request, context):
+                yield item
+
+        return generate
+
+    async def call(request: Any, context: Ctx) -> Any:
+        err = _enter(guard, context)
+        if err is not None:
+            await context.abort(grpc.StatusCode[err.code], err.message)
+        return await inner(request, context)
+
+    return call

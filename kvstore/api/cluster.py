@@ -36,6 +36,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
     async def MemberAdd(
         self, request: rpc_pb2.MemberAddRequest, context: Ctx
     ) -> rpc_pb2.MemberAddResponse:
+        self._m.auth.state().check_admin(self._m.auth.user())
         if request.isLearner:
             raise UnsupportedError("isLearner (kvstore has no learners)")
         raft = self._ms.raft("MemberAdd")
@@ -57,6 +58,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
     async def MemberRemove(
         self, request: rpc_pb2.MemberRemoveRequest, context: Ctx
     ) -> rpc_pb2.MemberRemoveResponse:
+        self._m.auth.state().check_admin(self._m.auth.user())
         raft = self._ms.raft("MemberRemove")
         async with self._ms.change:
             target = next((m for m in self._ms.members() if m.ID == request.ID), None)

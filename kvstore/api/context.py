@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kvstore.api.auth import AuthGuard
 from kvstore.api.edge import Identity
 from kvstore.config import ServerConfig
 from kvstore.lease.lessor import Lessor
@@ -20,3 +21,4 @@ class Member:
     proposer: Proposer
     hub: WatchHub
     lessor: Lessor
+    auth: AuthGuard

@@ -30,6 +30,12 @@ async def abort(context: Ctx, err: KvError) -> None:
     await context.abort(status_code(err), err.message)
 
 
+def go_status_text(err: KvError) -> str:
+    """How grpc-go prints a status: what etcd puts in some reasons (watch cancel)."""
+    go_code = "".join(part.capitalize() for part in err.code.split("_"))
+    return f"rpc error: code = {go_code} desc = {err.message}"
+
+
 def unary(fn: Handler[Self, Req, Resp]) -> Handler[Self, Req, Resp]:
     """Map a ``KvError`` raised by a unary handler to etcd's status and message."""
 

@@ -28,10 +28,14 @@ def peer_address(url: str) -> str:
 
 
 def bind_address(url: str) -> str:
-    """``http://host:port`` -> ``host:port`` for gRPC; https needs TLS (not yet)."""
+    """``http(s)://host:port`` -> ``host:port`` for gRPC (https: served with TLS)."""
     parsed = urlparse(url)
-    if parsed.scheme not in ("http", ""):
-        raise UnsupportedError(f"client URL scheme {parsed.scheme!r} (TLS)")
+    if parsed.scheme not in ("http", "https", ""):
+        raise UnsupportedError(f"client URL scheme {parsed.scheme!r}")
     if parsed.hostname is None or parsed.port is None:
         raise ValueError(f"client URL needs host and port: {url!r}")
     return f"{parsed.hostname}:{parsed.port}"
+
+
+def is_https(url: str) -> bool:
+    return urlparse(url).scheme == "https"

@@ -22,6 +22,7 @@ class KVService(rpc_pb2_grpc.KVServicer):
             validate.check_size(cmd.ByteSize(), self._m.config.max_request_bytes)
         if self._m.store.nospace_alarm and cmd.WhichOneof("op") in ("put", "txn"):
             raise NoSpaceError()
+        self._m.auth.authorize(cmd)
         return await self._m.proposer.propose(cmd)
 
     def _stamp(self, resp: object) -> None:
@@ -32,6 +33,8 @@ class KVService(rpc_pb2_grpc.KVServicer):
         validate.check_range(request)
         if not request.serializable:
             await self._m.proposer.read_barrier()
+        # checked after the barrier: a permission revoked before this read is seen
+        self._m.auth.state().check_range(self._m.auth.user(), request)
         if request.range_end:
             resp = await asyncio.to_thread(self._range, request)
         else:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from kvstore.api import validate
 from kvstore.api.context import Member
 from kvstore.api.edge import Ctx, abort, unary
+from kvstore.auth.perms import READ
 from kvstore.errors import KvError
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 
@@ -34,7 +35,9 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         if req.ID == 0:
             # Chosen here, before proposing, so that apply stays deterministic.
             req.ID = self._fresh_id()
-        resp = await self._m.proposer.propose(command_pb2.Command(lease_grant=req))
+        cmd = command_pb2.Command(lease_grant=req)
+        self._m.auth.authorize(cmd)
+        resp = await self._m.proposer.propose(cmd)
         assert isinstance(resp, rpc_pb2.LeaseGrantResponse)
         self._m.identity.stamp(resp.header, self._m.proposer.term())
         return resp
@@ -49,7 +52,10 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
     async def LeaseRevoke(
         self, request: rpc_pb2.LeaseRevokeRequest, context: Ctx
     ) -> rpc_pb2.LeaseRevokeResponse:
-        resp = await self._m.proposer.propose(command_pb2.Command(lease_revoke=request))
+        cmd = command_pb2.Command(lease_revoke=request)
+        # revoking deletes the lease's keys: WRITE on each of them is needed
+        self._m.auth.authorize(cmd, lambda lease_id: self._keys(lease_id))
+        resp = await self._m.proposer.propose(cmd)
         assert isinstance(resp, rpc_pb2.LeaseRevokeResponse)
         self._m.identity.stamp(resp.header, self._m.proposer.term())
         return resp
@@ -59,6 +65,11 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         request_iterator: AsyncIterator[rpc_pb2.LeaseKeepAliveRequest],
         context: Ctx,
     ) -> AsyncIterator[rpc_pb2.LeaseKeepAliveResponse]:
+        try:
+            self._m.auth.state().require_user(self._m.auth.user())
+        except KvError as err:
+            await abort(context, err)
+            return
         # Requests are served concurrently (in a cluster each one is a Raft
         # round trip); responses go out as they complete, as etcd's do.
         done: asyncio.Queue[rpc_pb2.LeaseKeepAliveResponse | KvError | None] = asyncio.Queue()
@@ -116,6 +127,8 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         self, request: rpc_pb2.LeaseTimeToLiveRequest, context: Ctx
     ) -> rpc_pb2.LeaseTimeToLiveResponse:
         await self._m.proposer.read_barrier()
+        state, user = self._m.auth.state(), self._m.auth.user()
+        state.require_user(user)
         found = self._m.lessor.remaining(request.ID)
         resp = rpc_pb2.LeaseTimeToLiveResponse(header=self._header(), ID=request.ID)
         if found is None:
@@ -123,7 +136,10 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
             return resp
         resp.TTL, resp.grantedTTL = found
         if request.keys:
-            resp.keys.extend(await asyncio.to_thread(self._keys, request.ID))
+            keys = await asyncio.to_thread(self._keys, request.ID)
+            for key in keys:
+                state.check(user, READ, key)
+            resp.keys.extend(keys)
         return resp
 
     def _keys(self, lease_id: int) -> list[bytes]:
@@ -135,6 +151,7 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         self, request: rpc_pb2.LeaseLeasesRequest, context: Ctx
     ) -> rpc_pb2.LeaseLeasesResponse:
         await self._m.proposer.read_barrier()
+        self._m.auth.state().require_user(self._m.auth.user())
         leases = await asyncio.to_thread(self._leases)
         return rpc_pb2.LeaseLeasesResponse(
             header=self._header(), leases=[rpc_pb2.LeaseStatus(ID=i) for i, _ in leases]

@@ -51,6 +51,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
 
     @unary
     async def Alarm(self, request: rpc_pb2.AlarmRequest, context: Ctx) -> rpc_pb2.AlarmResponse:
+        self._m.auth.state().check_admin(self._m.auth.user())
         if request.action != rpc_pb2.AlarmRequest.GET:
             result = await self._m.proposer.propose(command_pb2.Command(alarm=request))
             assert isinstance(result, rpc_pb2.AlarmResponse)
@@ -65,16 +66,19 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     async def Defragment(
         self, request: rpc_pb2.DefragmentRequest, context: Ctx
     ) -> rpc_pb2.DefragmentResponse:
+        self._m.auth.state().check_admin(self._m.auth.user())
         await asyncio.to_thread(self._m.store.backend.defragment)
         return rpc_pb2.DefragmentResponse(header=self._header())
 
     @unary
     async def Hash(self, request: rpc_pb2.HashRequest, context: Ctx) -> rpc_pb2.HashResponse:
+        self._m.auth.state().check_admin(self._m.auth.user())
         value, _ = await asyncio.to_thread(self._hash, 0)
         return rpc_pb2.HashResponse(header=self._header(), hash=value)
 
     @unary
     async def HashKV(self, request: rpc_pb2.HashKVRequest, context: Ctx) -> rpc_pb2.HashKVResponse:
+        self._m.auth.state().check_admin(self._m.auth.user())
         value, compacted = await asyncio.to_thread(self._hash, request.revision)
         return rpc_pb2.HashKVResponse(
             header=self._header(),
@@ -93,6 +97,11 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
         self, request: rpc_pb2.SnapshotRequest, context: Ctx
     ) -> AsyncIterator[rpc_pb2.SnapshotResponse]:
         """Stream a consistent copy of the LMDB file, then its sha256 (as etcd does)."""
+        try:
+            self._m.auth.state().check_admin(self._m.auth.user())
+        except KvError as err:
+            await abort(context, err)
+            return
         header = self._header()
         with tempfile.TemporaryDirectory(prefix="kvstore-snapshot-") as tmp:
             path = Path(tmp) / "snapshot.db"
@@ -131,6 +140,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     async def MoveLeader(
         self, request: rpc_pb2.MoveLeaderRequest, context: Ctx
     ) -> rpc_pb2.MoveLeaderResponse:
+        self._m.auth.state().check_admin(self._m.auth.user())
         if request.targetID == self._m.identity.member_id and self._m.proposer.is_leader():
             return rpc_pb2.MoveLeaderResponse(header=self._header())
         async with self._membership.change:

@@ -16,18 +16,20 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from kvstore.api.auth import TokenInterceptor
+from kvstore.api.auth import AuthGuard, AuthInterceptor
+from kvstore.api.auth_service import AuthService
 from kvstore.api.cluster import ClusterService
 from kvstore.api.context import Member
 from kvstore.api.decoding import DecodeInterceptor
 from kvstore.api.edge import Identity
-from kvstore.api.ids import bind_address, id_of, member_id_of, peer_address
+from kvstore.api.ids import bind_address, id_of, is_https, member_id_of, peer_address
 from kvstore.api.kv import KVService
 from kvstore.api.lease import LeaseService
 from kvstore.api.maintenance import MaintenanceService
 from kvstore.api.membership import Membership
 from kvstore.api.watch import WatchService
-from kvstore.config import GRPC_OVERHEAD_BYTES, ServerConfig
+from kvstore.auth.tokens import TokenKeeper
+from kvstore.config import GRPC_OVERHEAD_BYTES, ServerConfig, TLSConfig
 from kvstore.errors import KvError
 from kvstore.lease.lessor import Lessor
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
@@ -47,6 +49,7 @@ SERVICE_NAMES = [
     "etcdserverpb.Lease",
     "etcdserverpb.Cluster",
     "etcdserverpb.Maintenance",
+    "etcdserverpb.Auth",
 ]
 
 
@@ -85,15 +88,18 @@ class KvServer:
         store.start()
         hub = self._hub = WatchHub(store, cfg.watch, self.identity.header)
         lessor = self._lessor = Lessor(store, cfg.lease, self._revoke_lease, self._is_leader)
+        keeper = TokenKeeper(cfg.auth.token_ttl)
         proposer = self._proposer = self._make_proposer(
-            StateMachine(store, cfg.lease), [hub.publish, lessor.on_effects]
+            StateMachine(store, cfg.lease), [hub.publish, lessor.on_effects, keeper.on_effects]
         )
         await proposer.start()
         await lessor.start()
 
-        member = Member(cfg, self.identity, store, proposer, hub, lessor)
+        tls = cfg.client_tls
+        guard = AuthGuard(store, keeper, client_cert_auth=tls is not None and tls.client_cert_auth)
+        member = Member(cfg, self.identity, store, proposer, hub, lessor, guard)
         server = self._grpc = grpc.aio.server(
-            interceptors=[DecodeInterceptor(), TokenInterceptor()],
+            interceptors=[DecodeInterceptor(), AuthInterceptor(guard)],
             options=[
                 ("grpc.max_receive_message_length", cfg.max_request_bytes + GRPC_OVERHEAD_BYTES),
                 ("grpc.max_send_message_length", 2**31 - 1),
@@ -112,13 +118,20 @@ class KvServer:
         rpc_pb2_grpc.add_MaintenanceServicer_to_server(
             MaintenanceService(member, membership), server
         )
+        rpc_pb2_grpc.add_AuthServicer_to_server(AuthService(member), server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
         for url in cfg.listen_client_urls:
-            self.ports.append(server.add_insecure_port(bind_address(url)))
+            if is_https(url):
+                if tls is None:
+                    raise KvError(f"kvstore: {url} needs --cert-file and --key-file")
+                creds = server_credentials(tls)
+                self.ports.append(server.add_secure_port(bind_address(url), creds))
+            else:
+                self.ports.append(server.add_insecure_port(bind_address(url)))
         await server.start()
         self._health = health_servicer
         for name in ["", *SERVICE_NAMES]:
@@ -161,6 +174,7 @@ class KvServer:
             election_timeout_max=cl.election_timeout_max,
             log_compaction_entries=cl.snapshot_entries,
             log_compaction_seconds=cl.snapshot_seconds,
+            peer_tls=cl.peer_tls,
         )
         return RaftProposer(
             fsm, me, peers, settings, listeners, cfg.request_timeout, self._on_fatal
@@ -211,3 +225,14 @@ class KvServer:
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
         logger.info("stopped name=%s", self.config.name)
+
+
+def server_credentials(tls: TLSConfig) -> grpc.ServerCredentials:
+    """TLS for client URLs; with ``client_cert_auth`` clients must present a
+    certificate signed by the trusted CA."""
+    ca = tls.trusted_ca_file.read_bytes() if tls.trusted_ca_file is not None else None
+    return grpc.ssl_server_credentials(
+        [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+        root_certificates=ca,
+        require_client_auth=tls.client_cert_auth,
+    )

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 from kvstore.api import validate
 from kvstore.api.context import Member
-from kvstore.api.edge import Ctx
+from kvstore.api.edge import Ctx, go_status_text
+from kvstore.auth.perms import READ
 from kvstore.errors import KvError
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from kvstore.storage.keys import KeyRange
@@ -91,6 +92,12 @@ class WatchStream:
             validate.check_watch_create(req)
         except KvError as err:
             await self._refuse(err.message)
+            return
+        try:
+            self._m.auth.state().check(self._m.auth.user(), READ, req.key, req.range_end)
+        except KvError as err:
+            # etcd puts the whole status text in the reason of a refused watch
+            await self._refuse(go_status_text(err))
             return
         start = req.start_revision if req.start_revision > 0 else hub.revision + 1
         watcher = Watcher(

@@ -1,7 +1,8 @@
 """``kvctl``: an etcdctl-like command line for kvstore and etcd.
 
 Global flags are etcdctl's (``--endpoints``, ``-w/--write-out``, ``--dial-timeout``,
-``--command-timeout``); ``KVCTL_ENDPOINTS`` sets the endpoints too. Every command
+``--command-timeout``, ``--cacert/--cert/--key`` for TLS, ``--user``/``--password``);
+``KVCTL_ENDPOINTS`` sets the endpoints too. Every command
 talks to servers only through :mod:`kvstore.client` (a :class:`SyncClient`, or
 coroutines run on its loop). Errors are one line on stderr (``Error: ...``) and a
 non-zero exit: 1 for a failed request, 2 for bad usage, 5 for a canceled watch.
@@ -63,6 +64,12 @@ class GlobalOptions:
     dial_timeout: float
     command_timeout: float
     color: bool
+    #: TLS: CA bundle to trust, client certificate and key (paths)
+    ca_cert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    username: str | None = None
+    password: str | None = None
 
 
 class Session:
@@ -79,6 +86,11 @@ class Session:
                 list(self.options.endpoints),
                 dial_timeout=self.options.dial_timeout,
                 request_timeout=self.options.command_timeout + self.options.dial_timeout,
+                ca_cert=self.options.ca_cert,
+                cert=self.options.cert,
+                key=self.options.key,
+                username=self.options.username,
+                password=self.options.password,
             )
         return self._client
 
@@ -117,6 +129,11 @@ _GLOBAL_WITH_VALUE = {
     "--dial-timeout",
     "--command-timeout",
     "--color",
+    "--cacert",
+    "--cert",
+    "--key",
+    "--user",
+    "--password",
 }
 
 
@@ -198,6 +215,11 @@ class KvctlGroup(click.Group):
     show_default=True,
     help="pretty, coloured JSON values (auto: when stdout is a terminal)",
 )
+@click.option("--cacert", type=click.Path(exists=True, dir_okay=False), help="CA bundle (TLS)")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="client certificate")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False), help="key of --cert")
+@click.option("--user", help="username[:password] for authentication")
+@click.option("--password", help="password of --user (if not given in --user)")
 @click.option("--debug", is_flag=True, help="log the client's activity to stderr")
 @click.version_option(package_name="kvstore", prog_name="kvctl")
 @click.pass_context
@@ -208,6 +230,11 @@ def cli(
     dial_timeout: float,
     command_timeout: float,
     color: str,
+    cacert: str | None,
+    cert: str | None,
+    key: str | None,
+    user: str | None,
+    password: str | None,
     debug: bool,
 ) -> None:
     """kvctl: an etcdctl-like command line for kvstore (and etcd)."""
@@ -216,7 +243,29 @@ def cli(
     if not eps:
         raise click.BadParameter("at least one endpoint is required", param_hint="--endpoints")
     use_color = color == "always" or (color == "auto" and sys.stdout.isatty())
-    options = GlobalOptions(eps, cast(Format, write_out), dial_timeout, command_timeout, use_color)
+    if (cert is None) != (key is None):
+        raise click.BadParameter("--cert and --key go together", param_hint="--cert")
+    username = None
+    if user is not None:
+        username, sep, given = user.partition(":")
+        if sep:
+            password = given
+        elif password is None:
+            password = click.prompt("Password", hide_input=True, err=True)
+    elif password is not None:
+        raise click.BadParameter("--password needs --user", param_hint="--password")
+    options = GlobalOptions(
+        eps,
+        cast(Format, write_out),
+        dial_timeout,
+        command_timeout,
+        use_color,
+        ca_cert=cacert,
+        cert=cert,
+        key=key,
+        username=username,
+        password=password if username is not None else None,
+    )
     sess = Session(options)
     ctx.obj = sess
     ctx.call_on_close(sess.close)

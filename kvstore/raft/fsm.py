@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError, Message
 
+from kvstore.auth.mgmt import AUTH_OPS, apply_auth
+from kvstore.auth.perms import AuthState
 from kvstore.config import LeaseConfig
 from kvstore.errors import (
     CompactedError,
@@ -163,6 +165,12 @@ class StateMachine:
 
     def _dispatch(self, view: WriteView, cmd: command_pb2.Command, effects: Effects) -> Result:
         kind = cmd.WhichOneof("op")
+        if cmd.HasField("auth_revision") and cmd.auth_revision != view.auth_revision:
+            # users or roles changed since the edge checked: check again, here,
+            # so a revoked permission never lets a write through
+            AuthState.load(view).check_command(cmd, view.lease_keys)
+        if kind in AUTH_OPS:
+            return apply_auth(view, cmd, effects)
         if kind in ("put", "delete_range", "txn"):
             view.begin_revision()
             if kind == "put":

@@ -11,10 +11,13 @@ Facts this relies on (see shared/pysyncobj-notes.md):
   msyncs it before any message leaves this node, so an entry is on disk before
   its append-entries (leader) or its acknowledgement (follower) is sent: a
   committed entry is durable on a majority. One msync covers a whole batch.
+- With peer TLS configured, the same transport wraps its sockets in TLS
+  (``peertls``), on top of pysyncobj's shared-secret encryption.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -27,6 +30,7 @@ from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
 from kvstore.raft.fsm import Applied, Entry, StateMachine
+from kvstore.raft.peertls import PeerTLS, TlsTcpConnection, TlsTcpServer, tls_connection_like
 from kvstore.raft.snapshots import read_snapshot, write_snapshot
 from kvstore.storage.effects import Effects
 
@@ -41,9 +45,31 @@ FatalFn = Callable[[BaseException], None]
 class DurableTransport(TCPTransport):  # type: ignore[misc]
     """pysyncobj's TCP transport, syncing the journal before each send."""
 
+    _server: Any
+
     def send(self, node: Any, message: Any) -> bool:
         self._syncObj.flush_journal()
         return bool(super().send(node, message))
+
+    def _createServer(self) -> None:
+        super()._createServer()
+        tls: PeerTLS | None = self._syncObj.peer_tls
+        if tls is not None:
+            self._server = TlsTcpServer(self._server, tls.server)
+
+    def addNode(self, node: Any) -> None:
+        """As pysyncobj's, but an outgoing connection speaks TLS when configured."""
+        super().addNode(node)
+        tls: PeerTLS | None = self._syncObj.peer_tls
+        plain = self._connections.get(node)
+        if tls is None or plain is None or isinstance(plain, TlsTcpConnection):
+            return
+        conn = tls_connection_like(plain, tls.client)
+        conn.encryptor = plain.encryptor
+        conn.setOnConnectedCallback(functools.partial(self._onOutgoingConnected, conn))
+        conn.setOnMessageReceivedCallback(functools.partial(self._onMessageReceived, node))
+        conn.setOnDisconnectedCallback(functools.partial(self._onDisconnected, conn))
+        self._connections[node] = conn
 
 
 class RaftNode(SyncObj):  # type: ignore[misc]
@@ -55,7 +81,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         fsm: StateMachine,
         on_applied: AppliedFn,
         on_fatal: FatalFn,
+        peer_tls: PeerTLS | None = None,
     ) -> None:
+        #: read by DurableTransport while pysyncobj builds it (inside __init__)
+        self.peer_tls = peer_tls
         self._fsm = fsm
         self._on_applied = on_applied
         self._on_fatal = on_fatal

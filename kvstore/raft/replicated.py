@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 from pysyncobj import FAIL_REASON, SyncObjConf
 
+from kvstore.config import TLSConfig
 from kvstore.errors import (
     KvError,
     NoLeaderError,
@@ -31,6 +32,7 @@ from kvstore.errors import (
 from kvstore.pb import command_pb2
 from kvstore.raft.fsm import Applied, Duplicate, StateMachine
 from kvstore.raft.node import RaftNode
+from kvstore.raft.peertls import PeerTLS
 from kvstore.raft.proposer import RaftStatus
 from kvstore.storage.effects import Effects
 
@@ -59,6 +61,8 @@ class RaftSettings:
     election_timeout_max: float = 1.0
     log_compaction_entries: int = 5000
     log_compaction_seconds: float = 300.0
+    #: TLS on the peer transport (on top of the secret)
+    peer_tls: TLSConfig | None = None
 
 
 #: failures after which the command may or may not be in the log: re-propose it
@@ -140,6 +144,7 @@ class RaftProposer:
             self._fsm,
             self._on_applied_threadsafe,
             self._on_fatal_threadsafe,
+            PeerTLS.from_config(s.peer_tls) if s.peer_tls is not None else None,
         )
 
     async def aclose(self) -> None:

@@ -9,6 +9,8 @@ Databases (DESIGN §5):
 - ``lease_keys`` 8-byte lease id -> attached user keys (dupsort)
 - ``meta``       name -> value: revision, compacted revision, applied index/term, ...
 - ``members``    8-byte member id -> etcdserverpb.Member (empty value: removed)
+- ``auth``       ``user/NAME`` -> authpb.User, ``role/NAME`` -> authpb.Role, and
+                 ``enabled`` / ``revision`` (8-byte ints): the replicated auth store
 - ``requests``   member id + request id (8 + 8 bytes) -> raft index: applied proposals,
                  so a proposal retried after an unknown outcome applies only once
 
@@ -58,6 +60,7 @@ class Backend:
         self.meta = self.env.open_db(b"meta")
         self.members = self.env.open_db(b"members")
         self.requests = self.env.open_db(b"requests")
+        self.auth = self.env.open_db(b"auth")
 
     def _open(self, map_size: int) -> Any:
         existing = self.path / "data.mdb"

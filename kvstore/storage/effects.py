@@ -1,4 +1,4 @@
-"""What a committed batch did, handed to the watch hub and the lessor."""
+"""What a committed batch did, handed to the watch hub, the lessor and the token keeper."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ class Effects:
     granted: list[tuple[int, int]] = field(default_factory=list)
     revoked: list[int] = field(default_factory=list)
     renewed: list[int] = field(default_factory=list)
+    #: auth tokens issued (token, user name): every member learns them
+    tokens: list[tuple[str, str]] = field(default_factory=list)
+    #: users whose tokens die (deleted, password changed); None in it: all users
+    #: (auth disabled)
+    untrusted: list[str | None] = field(default_factory=list)
     #: the whole state was replaced (a snapshot was installed): watchers re-sync
     reset: bool = False
     revision: int = 0

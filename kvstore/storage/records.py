@@ -66,3 +66,9 @@ META_COMPACT_DONE = b"compact_done"
 META_APPLIED_INDEX = b"applied_index"
 META_APPLIED_TERM = b"applied_term"
 META_ALARM_NOSPACE = b"alarm_nospace"
+
+# auth keys (in the ``auth`` database)
+AUTH_ENABLED = b"enabled"
+AUTH_REVISION = b"revision"
+AUTH_USER = b"user/"
+AUTH_ROLE = b"role/"

@@ -23,6 +23,7 @@ class MvccStore:
             self._revision = view.revision
             self._compacted = view.compacted
             self._nospace = view.nospace_alarm
+            self._auth_revision = view.auth_revision
             pending, done = view.compacted, view.compact_done
 
         self._compactor_pending = (pending, done)
@@ -47,6 +48,11 @@ class MvccStore:
     def nospace_alarm(self) -> bool:
         return self._nospace
 
+    @property
+    def auth_revision(self) -> int:
+        """The auth store's revision (cached): it changes with every user/role edit."""
+        return self._auth_revision
+
     @contextlib.contextmanager
     def read(self) -> Iterator[ReadView]:
         with self.backend.read() as txn:
@@ -63,8 +69,10 @@ class MvccStore:
             yield view
             revision, compacted = view.revision, view.compacted
             nospace = view.nospace_alarm
+            auth_revision = view.auth_revision
         self._revision = revision
         self._nospace = nospace
+        self._auth_revision = auth_revision
         if compacted > self._compacted:
             self._compacted = compacted
             self._compactor.schedule(compacted)
@@ -76,6 +84,7 @@ class MvccStore:
             self._revision = view.revision
             self._compacted = view.compacted
             self._nospace = view.nospace_alarm
+            self._auth_revision = view.auth_revision
         self._compactor.schedule(self._compacted)
 
     def wait_compacted(self, revision: int, timeout: float | None = None) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 
-from kvstore.pb import kv_pb2, rpc_pb2
+from kvstore.pb import auth_pb2, kv_pb2, rpc_pb2
 from kvstore.storage import records
 from kvstore.storage.backend import MAX_KEY_BYTES, Backend, Txn
 from kvstore.storage.keys import KeyRange, decode_revision, encode_revision
@@ -229,6 +229,61 @@ class ReadView:
             else:
                 out[member_id] = None
         return out
+
+    # ---- auth ---------------------------------------------------------------
+
+    @property
+    def auth_enabled(self) -> bool:
+        raw = self._txn.get(records.AUTH_ENABLED, db=self._b.auth)
+        return records.decode_int(raw) != 0
+
+    @property
+    def auth_revision(self) -> int:
+        """Bumped by every change of the auth store (users, roles, enabled)."""
+        return records.decode_int(self._txn.get(records.AUTH_REVISION, db=self._b.auth))
+
+    def auth_user(self, name: str) -> auth_pb2.User | None:
+        raw = self._txn.get(records.AUTH_USER + name.encode(), db=self._b.auth)
+        if raw is None:
+            return None
+        user = auth_pb2.User()
+        user.ParseFromString(raw)
+        return user
+
+    def auth_role(self, name: str) -> auth_pb2.Role | None:
+        raw = self._txn.get(records.AUTH_ROLE + name.encode(), db=self._b.auth)
+        if raw is None:
+            return None
+        role = auth_pb2.Role()
+        role.ParseFromString(raw)
+        return role
+
+    def auth_users(self) -> list[auth_pb2.User]:
+        """Every user, by name."""
+        out = []
+        for _, raw in self._auth_prefix(records.AUTH_USER):
+            user = auth_pb2.User()
+            user.ParseFromString(raw)
+            out.append(user)
+        return out
+
+    def auth_roles(self) -> list[auth_pb2.Role]:
+        """Every role, by name."""
+        out = []
+        for _, raw in self._auth_prefix(records.AUTH_ROLE):
+            role = auth_pb2.Role()
+            role.ParseFromString(raw)
+            out.append(role)
+        return out
+
+    def _auth_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        cur = self._txn.cursor(db=self._b.auth)
+        if not cur.set_range(prefix):
+            return
+        for key, raw in cur:
+            if not key.startswith(prefix):
+                return
+            yield key, raw
 
     # ---- integrity ----------------------------------------------------------
 

@@ -9,7 +9,7 @@ without changes leaves the store revision where it was, as in etcd.
 
 from __future__ import annotations
 
-from kvstore.pb import kv_pb2, rpc_pb2
+from kvstore.pb import auth_pb2, kv_pb2, rpc_pb2
 from kvstore.storage import records
 from kvstore.storage.backend import Backend, Txn
 from kvstore.storage.keys import KeyRange, encode_revision
@@ -152,6 +152,38 @@ class WriteView(ReadView):
     def member_remove(self, member_id: int) -> None:
         self.writes += 1
         self._txn.put(member_id.to_bytes(8, "big"), b"", db=self._b.members)
+
+    # ---- auth ---------------------------------------------------------------
+    # Every change bumps the auth revision (what the gRPC edge caches against).
+
+    def auth_put_user(self, user: auth_pb2.User) -> None:
+        self._auth_put(records.AUTH_USER + user.name, user.SerializeToString())
+
+    def auth_delete_user(self, name: str) -> None:
+        self._auth_delete(records.AUTH_USER + name.encode())
+
+    def auth_put_role(self, role: auth_pb2.Role) -> None:
+        self._auth_put(records.AUTH_ROLE + role.name, role.SerializeToString())
+
+    def auth_delete_role(self, name: str) -> None:
+        self._auth_delete(records.AUTH_ROLE + name.encode())
+
+    def set_auth_enabled(self, on: bool) -> None:
+        self._auth_put(records.AUTH_ENABLED, records.encode_int(int(on)))
+
+    def _auth_put(self, key: bytes, value: bytes) -> None:
+        self.writes += 1
+        self._txn.put(key, value, db=self._b.auth)
+        self._bump_auth_revision()
+
+    def _auth_delete(self, key: bytes) -> None:
+        self.writes += 1
+        self._txn.delete(key, db=self._b.auth)
+        self._bump_auth_revision()
+
+    def _bump_auth_revision(self) -> None:
+        revision = self.auth_revision + 1
+        self._txn.put(records.AUTH_REVISION, records.encode_int(revision), db=self._b.auth)
 
     # ---- applied proposals ------------------------------------------------------
 

@@ -13,10 +13,11 @@ FORBIDDEN = {
     "raft": {"api", "client", "cli", "controllers"},
     "watch": {"api", "raft", "lease", "client", "cli", "controllers"},
     "lease": {"api", "raft", "watch", "client", "cli", "controllers"},
+    "auth": {"api", "raft", "watch", "lease", "client", "cli", "controllers"},
     "client": {"api", "raft", "storage", "watch", "lease", "cli", "controllers"},
     "controllers": {"api", "raft", "storage", "watch", "lease", "cli"},
 }
-NO_GRPC = {"storage"}
+NO_GRPC = {"storage", "auth"}
 
 
 def _imports(path: Path) -> set[str]:
