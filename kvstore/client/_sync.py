@@ -1,6 +1,7 @@
 """A blocking facade over :class:`Client`, for scripts and the CLI.
 
-It owns a private event loop running in a daemon thread; each call is submitted
+It runs on an event loop in a daemon thread, shared by every SyncClient of the
+process (see ``_shared_loop``); each call is submitted
 there with ``asyncio.run_coroutine_threadsafe`` and waited for. Nothing is
 duplicated: any coroutine method of :class:`Client` is available under the same name
 and arguments (``sync.put(b"k", b"v")``); async generators (``pages``) become
@@ -76,6 +77,24 @@ async def _next(iterator: AsyncIterator[T]) -> T:
     return await anext(iterator)
 
 
+_loop_lock = threading.Lock()
+_loop_holder: list[asyncio.AbstractEventLoop] = []
+
+
+def _shared_loop() -> asyncio.AbstractEventLoop:
+    """The one event loop (in a daemon thread) that every SyncClient of this
+    process runs on. grpc.aio binds its completion queue to the first loop it
+    sees; closing that loop and starting another one makes later calls log
+    "Event loop is closed" errors, so the loop is created once and never closed."""
+    with _loop_lock:
+        if not _loop_holder:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="kvstore-sync", daemon=True)
+            thread.start()
+            _loop_holder.append(loop)
+        return _loop_holder[0]
+
+
 class SyncClient:
     """``with SyncClient(["127.0.0.1:2379"]) as c: c.put(b"k", b"v")``.
 
@@ -83,16 +102,8 @@ class SyncClient:
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="kvstore-client-loop", daemon=True
-        )
-        self._thread.start()
-        try:
-            self.client: Client = self.run(_open(args, kwargs))
-        except BaseException:
-            self._stop_loop()
-            raise
+        self._loop = _shared_loop()
+        self.client: Client = self.run(_open(args, kwargs))
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the client's loop and wait for its result."""
@@ -138,15 +149,7 @@ class SyncClient:
 
     def close(self) -> None:
         if self._loop.is_running():
-            try:
-                self.run(self.client.aclose())
-            finally:
-                self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+            self.run(self.client.aclose())
 
     def __enter__(self) -> Self:
         return self
