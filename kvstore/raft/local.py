@@ -24,12 +24,10 @@ from google.protobuf.message import Message
 from kvstore.errors import KvError, NoSpaceError, RequestTimeoutError, StoppedError
 from kvstore.pb import command_pb2
 from kvstore.raft.fsm import Duplicate, Entry, StateMachine
-from kvstore.raft.proposer import RaftStatus
-from kvstore.storage.effects import Effects
+from kvstore.raft.proposer import EffectsListener, RaftStatus, notify
 
 logger = logging.getLogger(__name__)
 
-EffectsListener = Callable[[Effects], None]
 MAX_BATCH = 1024
 TERM = 1
 
@@ -153,11 +151,7 @@ class LocalProposer:
                 self._on_fatal(exc)
                 return
             self._applied = entries[-1].index
-            for listener in self._listeners:
-                try:
-                    listener(effects)
-                except Exception:
-                    logger.exception("effects listener failed")
+            notify(self._listeners, effects)
             for (_, fut), applied in zip(batch, results, strict=True):
                 if fut.done():
                     continue

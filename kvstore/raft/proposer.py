@@ -6,12 +6,17 @@ never know whether one member or a Raft cluster sits behind it.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from google.protobuf.message import Message
 
 from kvstore.pb import command_pb2
+from kvstore.storage.effects import Effects
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +50,16 @@ class Proposer(Protocol):
     def term(self) -> int:
         """The current Raft term (what ``status().term`` says, for every response header)."""
         ...
+
+
+EffectsListener = Callable[[Effects], None]
+
+
+def notify(listeners: list[EffectsListener], effects: Effects) -> None:
+    """Hand a committed batch's effects to each listener (watch hub, lessor, ...);
+    one failing listener is logged and does not keep the others from running."""
+    for listener in listeners:
+        try:
+            listener(effects)
+        except Exception:
+            logger.exception("effects listener failed")

@@ -33,12 +33,10 @@ from kvstore.pb import command_pb2
 from kvstore.raft.fsm import Applied, Duplicate, StateMachine
 from kvstore.raft.node import RaftNode
 from kvstore.raft.peertls import PeerTLS
-from kvstore.raft.proposer import RaftStatus
+from kvstore.raft.proposer import EffectsListener, RaftStatus, notify
 from kvstore.storage.effects import Effects
 
 logger = logging.getLogger(__name__)
-
-EffectsListener = Callable[[Effects], None]
 
 
 @dataclass(frozen=True)
@@ -210,11 +208,7 @@ class RaftProposer:
             self._loop.call_soon_threadsafe(self._on_fatal, exc)
 
     def _deliver(self, results: list[Applied], effects: Effects) -> None:
-        for listener in self._listeners:
-            try:
-                listener(effects)
-            except Exception:
-                logger.exception("effects listener failed")
+        notify(self._listeners, effects)
         for applied in results:
             if applied.member_id != self._me.member_id:
                 continue
