@@ -110,6 +110,44 @@ sys.exit(0 if leaders else 1)
 PYEOF
 }
 
+# --- control plane: one controller-manager and one node agent per member ---------
+# pids in $DIR/cm.pid and $DIR/agent-NAME.pid, logs next to them, agent data in
+# $DIR/agent-NAME/. Agents run in $ROOT, so examples/ paths resolve.
+start_control_plane() {
+  if tls_on; then
+    echo "note: the controller-manager and agents speak plain gRPC; not started with --tls"
+    return
+  fi
+  if ! pid_alive cm; then
+    (cd "$ROOT" && exec "$PY" -m kvstore controller-manager --endpoints "$(endpoints)" \
+      >>"$DIR/cm.log" 2>&1) &
+    echo $! >"$DIR/cm.pid"
+  fi
+  local name
+  while read -r name _; do
+    pid_alive "agent-$name" && continue
+    (cd "$ROOT" && exec "$PY" -m kvstore agent --node-name "node-$name" --endpoints "$(endpoints)" \
+      --data-dir "$DIR/agent-$name" >>"$DIR/agent-$name.log" 2>&1) &
+    echo $! >"$DIR/agent-$name.pid"
+  done <"$DIR/members.conf"
+  echo "control plane: controller-manager + $(wc -l <"$DIR/members.conf") agents (logs: $DIR/cm.log, $DIR/agent-*.log)"
+}
+
+stop_control_plane() {
+  local f
+  for f in "$DIR"/agent-*.pid "$DIR/cm.pid"; do
+    [ -f "$f" ] || continue
+    kill "$(cat "$f")" 2>/dev/null || true
+  done
+  for f in "$DIR"/agent-*.pid "$DIR/cm.pid"; do
+    [ -f "$f" ] || continue
+    local deadline=$((SECONDS + 30))
+    while kill -0 "$(cat "$f")" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    kill -9 "$(cat "$f")" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
 cmd_start() {
   local n=3 base=2379 tls=0
   while [ $# -gt 0 ]; do
@@ -152,6 +190,7 @@ cmd_start() {
     sleep 0.3
   done
   status_table
+  start_control_plane
   echo
   echo "endpoints: $(endpoints)"
   if tls_on; then
@@ -163,6 +202,7 @@ cmd_start() {
 
 cmd_stop() {
   [ -f "$DIR/members.conf" ] || { echo "no cluster in $DIR"; return; }
+  stop_control_plane
   while read -r name _; do
     if pid_alive "$name"; then kill "$(cat "$DIR/$name.pid")"; fi
   done <"$DIR/members.conf"

@@ -281,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         from kvstore.controllers.manager import main as controller_manager
 
         return controller_manager(argv[1:])
+    if argv[:1] == ["agent"]:
+        from kvstore.agent.main import main as agent
+
+        return agent(argv[1:])
     args = parser().parse_args(argv)
     level = "warning" if args.log_level == "warn" else args.log_level
     logs.setup(level, args.log_format)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -84,6 +86,10 @@ def _row(kind: Kind, obj: Obj, wide: bool) -> list[str]:
         cs = spec.get("containers") or []
         ready = sum(1 for c in s.get("containerStatuses") or [] if c.get("ready"))
         status = "Terminating" if o.is_deleting(obj) else p.phase(obj)
+        for c in s.get("containerStatuses") or []:
+            waiting = (c.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") and not o.is_deleting(obj):
+                status = waiting["reason"]
         row = [o.name(obj), f"{ready}/{len(cs)}", status, str(p.restarts(obj)), _age(obj)]
         return row + (
             [s.get("podIP", "<none>"), p.node_name(obj) or "<none>", images] if wide else []
@@ -223,7 +229,11 @@ def _print(k: Kind, items: list[Obj], output: str | None, *, header: bool) -> No
             if not rows:
                 click.echo("No resources found.")
                 return
-            rows.insert(0, _HEADERS[k.kind] + (_WIDE.get(k.kind, []) if wide else []))
+            rows.insert(
+                0,
+                _HEADERS.get(k.kind, ["NAME", "TYPE", "AGE"])
+                + (_WIDE.get(k.kind, []) if wide else []),
+            )
         click.echo(_table(rows))
 
 
@@ -460,6 +470,45 @@ def set_env(target: str, assignments: tuple[str, ...], namespace: str) -> None:
 
     _run(lambda api: _modify(api, DEPLOYMENT, namespace, name, change))
     click.echo(f"deployment.apps/{name} env updated")
+
+
+@kube.command("logs")
+@click.argument("pod")
+@click.option("-c", "--container", default="", help="container name (default: the only one)")
+@click.option("-f", "--follow", is_flag=True, help="stream new output")
+@click.option("-p", "--previous", is_flag=True, help="the previous run of the container")
+@click.option("-n", "--namespace", default="default")
+def logs(pod: str, container: str, follow: bool, previous: bool, namespace: str) -> None:
+    """Print a container's log, served by the node agent running the pod."""
+    from kvstore.controllers.objects import NODE, POD
+
+    async def locate(api: ObjectClient) -> tuple[str, str]:
+        obj = await api.get(POD, namespace, pod)
+        node_name = p.node_name(obj)
+        if not node_name:
+            raise CliError(f'pod "{pod}" is not scheduled to a node yet')
+        node = await api.get(NODE, "", node_name)
+        status = node.get("status") or {}
+        port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
+        address = next(
+            (a["address"] for a in status.get("addresses") or [] if a.get("type") == "InternalIP"),
+            "127.0.0.1",
+        )
+        if not port:
+            raise CliError(f'node "{node_name}" publishes no log endpoint')
+        return f"{address}:{port}", node_name
+
+    where, node_name = _run(locate)
+    query = "&".join(q for q, on in (("follow=true", follow), ("previous=true", previous)) if on)
+    url = f"http://{where}/containerLogs/{namespace}/{pod}/{container}?{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=None if follow else 10) as resp:
+            while chunk := resp.read1(65536):
+                click.echo(chunk.decode(errors="replace"), nl=False)
+    except urllib.error.HTTPError as exc:
+        raise CliError(exc.read().decode(errors="replace").strip()) from exc
+    except OSError as exc:
+        raise CliError(f'node "{node_name}" log endpoint {where}: {exc}') from exc
 
 
 def register(group: click.Group) -> None:

@@ -60,10 +60,30 @@ class LeaderElectionConfig:
 
 
 @dataclass(frozen=True)
+class NodeLifecycleConfig:
+    monitor_period: float = 1.0
+    """Seconds between two looks at every node's heartbeat."""
+    grace_period: float = 40.0
+    """A node whose Lease was not renewed for this long becomes ``Ready=Unknown``."""
+    eviction_timeout: float = 300.0
+    """Pods of a node not Ready for this long are evicted (Kubernetes' toleration)."""
+    eviction_rate: float = 0.1
+    """Most evictions per second (a token bucket of burst ``max(1, rate)``)."""
+
+
+@dataclass(frozen=True)
 class ManagerConfig:
     endpoints: tuple[str, ...] = ("127.0.0.1:2379",)
-    controllers: tuple[str, ...] = ("replicaset", "deployment", "scheduler", "gc")
+    controllers: tuple[str, ...] = (
+        "replicaset",
+        "deployment",
+        "scheduler",
+        "gc",
+        "endpoints",
+        "nodelifecycle",
+    )
     informer: InformerConfig = field(default_factory=InformerConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     leader_election: LeaderElectionConfig = field(default_factory=LeaderElectionConfig)
+    node_lifecycle: NodeLifecycleConfig = field(default_factory=NodeLifecycleConfig)

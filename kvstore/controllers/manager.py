@@ -21,21 +21,24 @@ from kvstore.controllers.config import (
     InformerConfig,
     LeaderElectionConfig,
     ManagerConfig,
+    NodeLifecycleConfig,
     QueueConfig,
     SchedulerConfig,
 )
 from kvstore.controllers.controller import Controller
 from kvstore.controllers.deployment import DeploymentController
+from kvstore.controllers.endpoints import EndpointsController
 from kvstore.controllers.gc import GarbageCollector
 from kvstore.controllers.informer import Informers
 from kvstore.controllers.leaderelection import LeaderElector
-from kvstore.controllers.objects import DEPLOYMENT, NODE, POD, REPLICA_SET
+from kvstore.controllers.nodelifecycle import NodeLifecycleController
+from kvstore.controllers.objects import DEPLOYMENT, LEASE, NODE, POD, REPLICA_SET, SERVICE
 from kvstore.controllers.replicaset import ReplicaSetController
 from kvstore.controllers.scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
 
-ALL_CONTROLLERS = ("replicaset", "deployment", "scheduler", "gc")
+ALL_CONTROLLERS = ("replicaset", "deployment", "scheduler", "gc", "endpoints", "nodelifecycle")
 
 
 class ControllerManager:
@@ -92,6 +95,23 @@ class ControllerManager:
         if "gc" in wanted:
             owners = [informers.get(DEPLOYMENT), rss, pods]
             out.append(GarbageCollector.from_informers(self.api, owners, cfg.controller))
+        if "endpoints" in wanted:
+            out.append(
+                EndpointsController.from_informers(
+                    self.api, informers.get(SERVICE), pods, cfg.controller
+                )
+            )
+        if "nodelifecycle" in wanted:
+            out.append(
+                NodeLifecycleController(
+                    self.api,
+                    informers.get(NODE),
+                    informers.get(LEASE),
+                    pods,
+                    cfg.node_lifecycle,
+                    cfg.controller,
+                )
+            )
         return out
 
     async def _start_controllers(self) -> None:
@@ -142,6 +162,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--leader-elect-lease-duration", type=int, default=5, help="lease TTL, seconds")
     p.add_argument("--leader-elect-name", default=LeaderElectionConfig.name)
     p.add_argument("--identity", default="", help="proclaimed identity (default host_pid)")
+    p.add_argument(
+        "--node-monitor-grace-period",
+        type=float,
+        default=NodeLifecycleConfig.grace_period,
+        help="seconds without a heartbeat before a node is Ready=Unknown",
+    )
+    p.add_argument(
+        "--pod-eviction-timeout",
+        type=float,
+        default=NodeLifecycleConfig.eviction_timeout,
+        help="seconds a node is not Ready before its pods are evicted",
+    )
+    p.add_argument(
+        "--node-eviction-rate",
+        type=float,
+        default=NodeLifecycleConfig.eviction_rate,
+        help="most pod evictions per second",
+    )
+    p.add_argument(
+        "--node-monitor-period",
+        type=float,
+        default=NodeLifecycleConfig.monitor_period,
+        help="seconds between heartbeat checks",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -168,6 +212,12 @@ def build_config(args: argparse.Namespace) -> ManagerConfig:
             name=args.leader_elect_name,
             lease_ttl=args.leader_elect_lease_duration,
             identity=args.identity,
+        ),
+        node_lifecycle=NodeLifecycleConfig(
+            monitor_period=args.node_monitor_period,
+            grace_period=args.node_monitor_grace_period,
+            eviction_timeout=args.pod_eviction_timeout,
+            eviction_rate=args.node_eviction_rate,
         ),
     )
 

@@ -63,7 +63,23 @@ NODE = Kind("Node", "nodes", "v1", False, ("no", "node"))
 SERVICE = Kind("Service", "services", "v1", True, ("svc", "service"))
 REPLICA_SET = Kind("ReplicaSet", "replicasets", "apps/v1", True, ("rs", "replicaset"))
 DEPLOYMENT = Kind("Deployment", "deployments", "apps/v1", True, ("deploy", "deployment"))
-KINDS: tuple[Kind, ...] = (POD, NODE, SERVICE, REPLICA_SET, DEPLOYMENT)
+LEASE = Kind("Lease", "leases", "coordination.k8s.io/v1", True, ("lease",))
+ENDPOINTS = Kind("Endpoints", "endpoints", "v1", True, ("ep",))
+PVC = Kind("PersistentVolumeClaim", "persistentvolumeclaims", "v1", True, ("pvc",))
+PV = Kind("PersistentVolume", "persistentvolumes", "v1", False, ("pv",))
+KINDS: tuple[Kind, ...] = (
+    POD,
+    NODE,
+    SERVICE,
+    REPLICA_SET,
+    DEPLOYMENT,
+    LEASE,
+    ENDPOINTS,
+    PVC,
+    PV,
+)
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+"""Node heartbeats are Lease objects named after their node in this namespace."""
 
 
 def kind_named(name: str) -> Kind:

@@ -17,8 +17,12 @@ from kvstore.controllers import selectors
 from kvstore.controllers.errors import InvalidError
 from kvstore.controllers.objects import (
     DEPLOYMENT,
+    ENDPOINTS,
+    LEASE,
     NODE,
     POD,
+    PV,
+    PVC,
     REPLICA_SET,
     SERVICE,
     Obj,
@@ -264,10 +268,28 @@ def _validate_service(spec: dict[str, Any]) -> None:
         )
 
 
+def _validate_nothing(spec: dict[str, Any]) -> None:
+    """Leases, Endpoints and PersistentVolumes are written by agents and controllers."""
+
+
+def _validate_claim(spec: dict[str, Any]) -> None:
+    modes = spec.get("accessModes") or ["ReadWriteOnce"]
+    _require(isinstance(modes, list), "spec.accessModes", "must be a list")
+    storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "0")
+    try:
+        parse_quantity(storage)
+    except ValueError as exc:
+        raise _Fail("spec.resources.requests.storage", str(exc)) from None
+
+
 _VALIDATORS: dict[str, Callable[[dict[str, Any]], None]] = {
     POD.kind: _validate_pod,
     REPLICA_SET.kind: _validate_workload,
     DEPLOYMENT.kind: _validate_deployment,
     NODE.kind: _validate_node,
     SERVICE.kind: _validate_service,
+    LEASE.kind: _validate_nothing,
+    ENDPOINTS.kind: _validate_nothing,
+    PV.kind: _validate_nothing,
+    PVC.kind: _validate_claim,
 }

@@ -15,7 +15,8 @@ FORBIDDEN = {
     "lease": {"api", "raft", "watch", "client", "cli", "controllers"},
     "auth": {"api", "raft", "watch", "lease", "client", "cli", "controllers"},
     "client": {"api", "raft", "storage", "watch", "lease", "cli", "controllers"},
-    "controllers": {"api", "raft", "storage", "watch", "lease", "cli"},
+    "controllers": {"api", "raft", "storage", "watch", "lease", "cli", "agent"},
+    "agent": {"api", "raft", "storage", "watch", "lease", "cli"},
 }
 NO_GRPC = {"storage", "auth"}
 

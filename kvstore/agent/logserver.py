@@ -1,0 +1,89 @@
+"""A small HTTP endpoint serving container logs (what ``kvctl kube logs`` reads).
+
+``GET /containerLogs/<namespace>/<pod>/<container>[?follow=true][&previous=true]``
+answers ``200`` with the log as ``text/plain`` (HTTP/1.0 style: the body ends when the
+connection closes). ``follow`` keeps streaming new lines until the container's run
+ends or the client goes away; ``previous`` is the run before the current one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+LogLocator = Callable[[str, str, str, bool], tuple[Path, Callable[[], bool]] | str]
+"""(namespace, pod, container, previous) → (log file, "is this run still going?"),
+or an error message."""
+
+
+class LogServer:
+    def __init__(self, locate: LogLocator, port: int = 0) -> None:
+        self.locate = locate
+        self.port = port
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await reader.readline()
+            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                pass
+            parts = request.decode(errors="replace").split()
+            url = urllib.parse.urlsplit(parts[1] if len(parts) > 1 else "/")
+            query = urllib.parse.parse_qs(url.query)
+            segments = [urllib.parse.unquote(s) for s in url.path.strip("/").split("/")]
+            if len(segments) == 3:
+                segments.append("")  # no container named: the pod's only one
+            if len(segments) != 4 or segments[0] != "containerLogs":
+                await self._answer(writer, 404, "use /containerLogs/NAMESPACE/POD/CONTAINER\n")
+                return
+            previous = query.get("previous", ["false"])[0] == "true"
+            found = self.locate(segments[1], segments[2], segments[3], previous)
+            if isinstance(found, str):
+                await self._answer(writer, 404, found + "\n")
+                return
+            path, live = found
+            writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+            await self._stream(writer, path, live, query.get("follow", ["false"])[0] == "true")
+        except (ConnectionError, OSError) as exc:
+            logger.debug("log client went away: %s", exc)
+        finally:
+            writer.close()
+
+    async def _answer(self, writer: asyncio.StreamWriter, code: int, text: str) -> None:
+        body = text.encode()
+        writer.write(
+            f"HTTP/1.0 {code} {'OK' if code == 200 else 'Not Found'}\r\n"
+            f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+
+    async def _stream(
+        self, writer: asyncio.StreamWriter, path: Path, live: Callable[[], bool], follow: bool
+    ) -> None:
+        with contextlib.suppress(FileNotFoundError), path.open("rb") as f:
+            while True:
+                chunk = f.read(65536)
+                if chunk:
+                    writer.write(chunk)
+                    await writer.drain()
+                    continue
+                if not follow or not live():
+                    return
+                await asyncio.sleep(0.2)
