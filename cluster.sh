@@ -114,20 +114,20 @@ PYEOF
 # pids in $DIR/cm.pid and $DIR/agent-NAME.pid, logs next to them, agent data in
 # $DIR/agent-NAME/. Agents run in $ROOT, so examples/ paths resolve.
 start_control_plane() {
-  if tls_on; then
-    echo "note: the controller-manager and agents speak plain gRPC; not started with --tls"
-    return
+  local tls_flags=()
+  if tls_on; then  # they connect with the client certificate, as kvctl does
+    tls_flags=(--cacert "$DIR/tls/ca.crt" --cert "$DIR/tls/client.crt" --key "$DIR/tls/client.key")
   fi
   if ! pid_alive cm; then
     (cd "$ROOT" && exec "$PY" -m kvstore controller-manager --endpoints "$(endpoints)" \
-      >>"$DIR/cm.log" 2>&1) &
+      "${tls_flags[@]}" >>"$DIR/cm.log" 2>&1) &
     echo $! >"$DIR/cm.pid"
   fi
   local name
   while read -r name _; do
     pid_alive "agent-$name" && continue
     (cd "$ROOT" && exec "$PY" -m kvstore agent --node-name "node-$name" --endpoints "$(endpoints)" \
-      --data-dir "$DIR/agent-$name" >>"$DIR/agent-$name.log" 2>&1) &
+      "${tls_flags[@]}" --data-dir "$DIR/agent-$name" >>"$DIR/agent-$name.log" 2>&1) &
     echo $! >"$DIR/agent-$name.pid"
   done <"$DIR/members.conf"
   echo "control plane: controller-manager + $(wc -l <"$DIR/members.conf") agents (logs: $DIR/cm.log, $DIR/agent-*.log)"

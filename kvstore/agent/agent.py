@@ -46,7 +46,7 @@ class NodeAgent:
     def __init__(self, config: AgentConfig, client: Client | None = None) -> None:
         self.config = config
         self._own_client = client is None
-        self.client = client or Client(list(config.endpoints))
+        self.client = client or config.store.client()
         self.api = ObjectClient(self.client)
         informer_config = InformerConfig(resync_period=config.resync_period)
         self.pods = Informer(self.api, POD, informer_config)

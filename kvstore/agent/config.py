@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from kvstore.controllers.connect import StoreConnection
 
 
 @dataclass(frozen=True)
@@ -12,7 +14,7 @@ class AgentConfig:
     """This agent's Node (and heartbeat Lease) name."""
     data_dir: Path
     """Container logs, process records and volumes live here."""
-    endpoints: tuple[str, ...] = ("127.0.0.1:2379",)
+    store: StoreConnection = field(default_factory=StoreConnection)
     cpu: str = ""
     """Node capacity; empty means the host's CPU count."""
     memory: str = ""

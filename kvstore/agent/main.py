@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kvstore.agent.agent import NodeAgent
 from kvstore.agent.config import AgentConfig
+from kvstore.controllers import connect
 
 
 def parser() -> argparse.ArgumentParser:
@@ -21,7 +22,7 @@ def parser() -> argparse.ArgumentParser:
         description="Register a Node and run the pods bound to it as local processes.",
     )
     p.add_argument("--node-name", required=True)
-    p.add_argument("--endpoints", default="127.0.0.1:2379", help="comma-separated host:port")
+    connect.add_flags(p)
     p.add_argument("--data-dir", type=Path, default=None, help="default: NODE.agent")
     p.add_argument("--cpu", default="", help="CPU capacity (default: the host's)")
     p.add_argument("--memory", default="", help="memory capacity, e.g. 4Gi (default: host's)")
@@ -55,7 +56,7 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
     return AgentConfig(
         node_name=args.node_name,
         data_dir=(args.data_dir or Path(f"{args.node_name}.agent")).resolve(),
-        endpoints=tuple(e.strip() for e in args.endpoints.split(",") if e.strip()),
+        store=connect.from_args(args),
         cpu=args.cpu,
         memory=args.memory,
         max_pods=args.max_pods,

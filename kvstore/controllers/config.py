@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kvstore.controllers.connect import StoreConnection
+
 
 @dataclass(frozen=True)
 class InformerConfig:
@@ -73,7 +75,7 @@ class NodeLifecycleConfig:
 
 @dataclass(frozen=True)
 class ManagerConfig:
-    endpoints: tuple[str, ...] = ("127.0.0.1:2379",)
+    store: StoreConnection = field(default_factory=StoreConnection)
     controllers: tuple[str, ...] = (
         "replicaset",
         "deployment",

@@ -15,6 +15,7 @@ import signal
 import sys
 
 from kvstore.client import Client
+from kvstore.controllers import connect
 from kvstore.controllers.api import ObjectClient
 from kvstore.controllers.config import (
     ControllerConfig,
@@ -45,7 +46,7 @@ class ControllerManager:
     def __init__(self, config: ManagerConfig, client: Client | None = None) -> None:
         self.config = config
         self._own_client = client is None
-        self.client = client or Client(list(config.endpoints))
+        self.client = client or config.store.client()
         self.api = ObjectClient(self.client)
         self.informers: Informers | None = None
         self.controllers: list[Controller] = []
@@ -140,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
         description="Run the ReplicaSet, Deployment and garbage-collection controllers and "
         "the scheduler against a kvstore (or etcd) cluster.",
     )
-    p.add_argument("--endpoints", default="127.0.0.1:2379", help="comma-separated host:port")
+    connect.add_flags(p)
     p.add_argument(
         "--controllers",
         default=",".join(ALL_CONTROLLERS),
@@ -196,7 +197,7 @@ def build_config(args: argparse.Namespace) -> ManagerConfig:
     if unknown:
         raise ValueError(f"unknown controllers: {', '.join(sorted(unknown))}")
     return ManagerConfig(
-        endpoints=tuple(e.strip() for e in args.endpoints.split(",") if e.strip()),
+        store=connect.from_args(args),
         controllers=controllers,
         informer=InformerConfig(resync_period=args.resync_period),
         controller=ControllerConfig(

@@ -54,7 +54,9 @@ def test_cluster_sh_lifecycle(tmp_path: Path) -> None:
         assert started.returncode == 0, started.stderr + started.stdout
         assert f"endpoints: {','.join(endpoints)}" in started.stdout
         assert "etcdctl --endpoints=http://" in started.stdout
-        assert started.stdout.count("*") == 1  # exactly one leader in the table
+        rows = [line for line in started.stdout.splitlines() if line.startswith("m")]
+        assert len(rows) == 3
+        assert sum(" * " in f" {row} " for row in rows) == 1  # exactly one leader
 
         with grpc.insecure_channel(endpoints[1]) as ch:
             rpc_pb2_grpc.KVStub(ch).Put(rpc_pb2.PutRequest(key=b"sh", value=b"ok"), timeout=10)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.scripts.test_cluster_sh import _free_base, run
 from tests.security.support import Ctl
+from tests.support.procs import wait_until
 
 
 def test_cluster_sh_start_tls(tmp_path: Path) -> None:
@@ -27,5 +28,12 @@ def test_cluster_sh_start_tls(tmp_path: Path) -> None:
         assert ctl.run("--dial-timeout=1s", "--command-timeout=2s", "get", "hello").returncode
         status = run(tmp_path, "status")
         assert status.returncode == 0 and "*" in status.stdout
+
+        # the agents reach the store with the client certificate: their Nodes appear
+        def nodes_registered() -> bool:
+            out = ctl.ok(*argv, "get", "/registry/nodes/", "--prefix", "--keys-only")
+            return len([line for line in out.splitlines() if line.strip()]) == 3
+
+        wait_until(nodes_registered, timeout=60)
     finally:
         run(tmp_path, "clean")
