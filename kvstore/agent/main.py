@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import logging
-import signal
-import sys
 from pathlib import Path
 
 from kvstore.agent.agent import NodeAgent
 from kvstore.agent.config import AgentConfig
-from kvstore.controllers import connect
+from kvstore.controllers import connect, process
 
 
 def parser() -> argparse.ArgumentParser:
@@ -73,32 +68,7 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
     )
 
 
-async def run(config: AgentConfig) -> int:
-    agent = NodeAgent(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await agent.start()
-    try:
-        await stop.wait()
-    finally:
-        logging.getLogger(__name__).info("shutting down node=%s", config.node_name)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(agent.aclose(), 30)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
+    return process.main(
+        "kvstore agent", parser(), build_config, NodeAgent, argv, close_timeout=30.0
     )
-    try:
-        config = build_config(args)
-    except ValueError as exc:
-        print(f"kvstore agent: {exc}", file=sys.stderr)
-        return 2
-    return asyncio.run(run(config))

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
-import sys
 
 from kvstore.client import Client
-from kvstore.controllers import connect
+from kvstore.controllers import connect, process
 from kvstore.controllers.api import ObjectClient
 from kvstore.controllers.config import (
     ControllerConfig,
@@ -223,32 +220,12 @@ def build_config(args: argparse.Namespace) -> ManagerConfig:
     )
 
 
-async def run(config: ManagerConfig) -> int:
-    manager = ControllerManager(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await manager.start()
-    try:
-        await stop.wait()
-    finally:
-        logger.info("shutting down")
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(manager.aclose(), 10)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
+    return process.main(
+        "kvstore controller-manager",
+        parser(),
+        build_config,
+        ControllerManager,
+        argv,
+        close_timeout=10.0,
     )
-    try:
-        config = build_config(args)
-    except ValueError as exc:
-        print(f"kvstore controller-manager: {exc}", file=sys.stderr)
-        return 2
-    return asyncio.run(run(config))
