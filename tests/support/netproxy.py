@@ -57,7 +57,10 @@ class LinkProxy:
             return None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        source = self._source(writer) if self.identify is not None else None
+        # Identifying a peer scans /proc, which is slow on a busy machine: do it
+        # only while a per-peer cut is in force (block_from identifies the open
+        # connections itself), so a healthy proxy never stalls new connections.
+        source = self._source(writer) if self.blocked_sources else None
         if self.blocked or (source is not None and source in self.blocked_sources):
             writer.close()
             return
@@ -122,6 +125,8 @@ class LinkProxy:
         def cut() -> None:
             self.blocked_sources = self.blocked_sources | {source}
             for writer, owner in list(self._source_of.items()):
+                if owner is None and writer in self._writers:
+                    owner = self._source_of[writer] = self._source(writer)
                 if owner == source:
                     writer.close()
 
