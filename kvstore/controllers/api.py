@@ -284,7 +284,12 @@ class ObjectClient:
                 md["finalizers"] = finalizers
                 md.setdefault("deletionTimestamp", o.now_rfc3339())
                 if graceful:
-                    md.setdefault("deletionGracePeriodSeconds", grace_period or 30)
+                    # as Kubernetes: the pod's own terminationGracePeriodSeconds
+                    # unless the caller gives one (default 30)
+                    spec_grace = (current.get("spec") or {}).get("terminationGracePeriodSeconds")
+                    default = 30 if spec_grace is None else int(spec_grace)
+                    chosen = default if grace_period is None else grace_period
+                    md.setdefault("deletionGracePeriodSeconds", chosen)
                 return await self._write_meta(kind, current, rv)
             except ConflictError:
                 continue

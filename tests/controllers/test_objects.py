@@ -160,3 +160,19 @@ async def test_delete_semantics(api: ObjectClient) -> None:
     await api.update(fg)  # last finalizer gone: the object goes
     with pytest.raises(NotFoundError):
         await api.get(DEPLOYMENT, "default", "nginx-deployment")
+
+
+async def test_graceful_delete_uses_the_pods_termination_grace_period(api: ObjectClient) -> None:
+    short = bare("short-grace")
+    short["spec"]["nodeName"] = "n1"
+    short["spec"]["terminationGracePeriodSeconds"] = 3
+    await api.create(short)
+    deleting = await api.delete(POD, "default", "short-grace")
+    assert deleting is not None
+    assert deleting["metadata"]["deletionGracePeriodSeconds"] == 3
+    explicit = bare("explicit-grace")
+    explicit["spec"]["nodeName"] = "n1"
+    await api.create(explicit)
+    deleting = await api.delete(POD, "default", "explicit-grace", grace_period=7)
+    assert deleting is not None
+    assert deleting["metadata"]["deletionGracePeriodSeconds"] == 7
