@@ -27,7 +27,7 @@ from kvstore.controllers.config import ControllerConfig, SchedulerConfig
 from kvstore.controllers.controller import Controller
 from kvstore.controllers.errors import NotFoundError
 from kvstore.controllers.informer import Handlers, Informer
-from kvstore.controllers.objects import Obj
+from kvstore.controllers.objects import PV, PVC, Obj
 from kvstore.controllers.resources import node_allocatable, pod_requests
 from kvstore.controllers.selectors import from_labels
 
@@ -113,7 +113,11 @@ class Scheduler(Controller):
             return None
         if key in self.assumed:
             return None  # bound already; the cache has not caught up
-        node, reason = self.pick(pod)
+        try:
+            volume_node = await self.volume_node(pod)
+        except NotFoundError as exc:
+            return await self._unschedulable(pod, key, str(exc))
+        node, reason = self.pick(pod, volume_node)
         if node is None:
             return await self._unschedulable(pod, key, reason)
         bound = o.deep_copy(pod)
@@ -170,8 +174,28 @@ class Scheduler(Controller):
                 owners.setdefault(node, Counter())[str(ref.get("uid"))] += 1
         return used, owners
 
-    def pick(self, pod: Obj) -> tuple[str | None, str]:
-        """The best node for ``pod``, or None and the reason none fits."""
+    async def volume_node(self, pod: Obj) -> str | None:
+        """The node a pod must run on because a claim it mounts is bound to a
+        volume there (host-directory volumes live on one node), or None."""
+        namespace = o.namespace(pod)
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            claim_ref = volume.get("persistentVolumeClaim")
+            if not claim_ref:
+                continue
+            claim = await self.api.get(PVC, namespace, str(claim_ref.get("claimName")))
+            volume_name = (claim.get("spec") or {}).get("volumeName")
+            if volume_name:
+                pv = await self.api.get(PV, "", str(volume_name))
+                node = (pv.get("spec") or {}).get("nodeName")
+                if node:
+                    return str(node)
+        return None
+
+    def pick(self, pod: Obj, volume_node: str | None = None) -> tuple[str | None, str]:
+        """The best node for ``pod``, or None and the reason none fits.
+
+        ``volume_node``: the only node allowed (a bound claim's volume is there).
+        """
         nodes = self.nodes.items()
         if not nodes:
             return None, "0/0 nodes are available: no nodes registered."
@@ -185,6 +209,9 @@ class Scheduler(Controller):
         candidates: list[tuple[int, float, str]] = []
         for node in nodes:
             name = o.name(node)
+            if volume_node is not None and name != volume_node:
+                reasons["node(s) didn't have the pod's bound volume"] += 1
+                continue
             if not node_ready(node):
                 reasons["node(s) were not ready"] += 1
                 continue

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
+
 from kvstore.controllers import objects as o
 from kvstore.controllers.config import ControllerConfig, SchedulerConfig
 from kvstore.controllers.deployment import DeploymentController
@@ -289,6 +291,36 @@ async def test_scheduler_reports_unschedulable_and_backs_off() -> None:
     assert cond["message"] == "0/2 nodes are available: 2 Insufficient cpu."
     await s.reconcile("default/picky")
     assert api.verbs("update")[-1]["spec"]["nodeName"] == "n2"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("volume_node", ["n1", "n2"])
+async def test_scheduler_follows_a_bound_claim_to_its_node(volume_node: str) -> None:
+    """A host-directory volume lives on one node: the pod must go there."""
+    claimed = pod("claimed", None)
+    claimed["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "c"}}]
+    s, api = scheduler([node("n1", "4"), node("n2", "4")], [claimed])
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "c", "namespace": "default"},
+        "spec": {"volumeName": "pv-c"},
+    }
+    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-c"},
+              "spec": {"nodeName": volume_node, "hostPath": {"path": "/tmp/x"}}}  # fmt: skip
+    api.caches["persistentvolumeclaims"] = cache_of(claim)
+    api.caches["persistentvolumes"] = cache_of(volume)
+    await s.reconcile("default/claimed")
+    [bound] = api.verbs("update")
+    assert bound is not None and bound["spec"]["nodeName"] == volume_node
+
+
+async def test_scheduler_waits_for_a_missing_claim() -> None:
+    claimed = pod("orphan-claim", None)
+    claimed["spec"]["volumes"] = [{"name": "d", "persistentVolumeClaim": {"claimName": "nope"}}]
+    s, api = scheduler([node("n1")], [claimed])
+    again = await s.reconcile("default/orphan-claim")
+    assert again == SchedulerConfig().backoff_initial
+    assert api.verbs("update") == []
 
 
 # --- garbage collector -----------------------------------------------------------------
