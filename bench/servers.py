@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 import grpc
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from kvstore.ports import pick_port
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +39,8 @@ class NotAvailable(Exception):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that was free a moment ago (see kvstore.ports)."""
+    return pick_port()
 
 
 def _die_with_parent() -> None:

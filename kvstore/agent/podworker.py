@@ -19,7 +19,6 @@ import json
 import logging
 import shutil
 import signal
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,6 +31,7 @@ from kvstore.controllers import objects as o
 from kvstore.controllers.api import ObjectClient
 from kvstore.controllers.errors import ApiError, ConflictError, NotFoundError
 from kvstore.controllers.objects import POD, Obj
+from kvstore.ports import pick_port
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,7 @@ class VolumeNotReady(Exception):
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST_IP, 0))
-        return int(sock.getsockname()[1])
+    return pick_port(HOST_IP)
 
 
 async def stop_record(record: ProcessRecord, grace: float) -> None:

@@ -1,0 +1,16 @@
+"""Listening ports are picked below the kernel's ephemeral range."""
+
+from __future__ import annotations
+
+import socket
+
+from kvstore.ports import LOWEST, ephemeral_range, pick_port
+
+
+def test_picked_ports_are_free_and_below_the_ephemeral_range() -> None:
+    low, _ = ephemeral_range()
+    for _ in range(50):
+        port = pick_port()
+        assert LOWEST <= port < low
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))  # really free
