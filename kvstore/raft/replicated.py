@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf.message import Message
-from pysyncobj import FAIL_REASON, SyncObjConf
+from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjException
 
 from kvstore.config import TLSConfig
 from kvstore.errors import (
@@ -131,6 +131,9 @@ class RaftProposer:
             connectionTimeout=1.5,
             leaderFallbackTimeout=max(3 * s.election_timeout_max, 2.0),
             useFork=False,
+            # give up (and stop the member) if the peer port stays taken ~5 s
+            maxBindRetries=10,
+            bindRetryTime=0.5,
             bindAddress=s.bind_address or self._me.address,
         )
         others = [p.address for p in self._peers if p.member_id != self._me.member_id]
@@ -144,6 +147,11 @@ class RaftProposer:
             self._on_fatal_threadsafe,
             PeerTLS.from_config(s.peer_tls) if s.peer_tls is not None else None,
         )
+        try:
+            await asyncio.to_thread(self._node.waitBinded)
+        except SyncObjException as exc:
+            address = s.bind_address or self._me.address
+            raise OSError(f"cannot listen for peers on {address}: {exc}") from exc
 
     async def aclose(self) -> None:
         self._stopped = True
