@@ -207,20 +207,10 @@ class ObjectClient:
             validate(new)
             if new.get("spec") != current.get("spec"):
                 md["generation"] = int(cmd.get("generation") or 1) + 1
-        key = kind.key(ns, nm)
         if o.is_deleting(new) and not o.meta(new).get("finalizers") and kind is not POD:
             await self._txn_delete(kind, ns, nm, actual)
             return new
-        result = await (
-            self.client.txn()
-            .if_(Compare.mod(key) == actual)
-            .then(put(key, o.encode(new)))
-            .else_(get(key))
-            .commit()
-        )
-        self._check(result, kind, ns, nm, actual)
-        o.meta(new)["resourceVersion"] = str(result.revision)
-        return new
+        return await self._write_meta(kind, new, actual)
 
     def _check(self, result: TxnResult, kind: Kind, ns: str, nm: str, expected: int) -> None:
         if result.succeeded:
