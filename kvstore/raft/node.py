@@ -11,6 +11,9 @@ Facts this relies on (see shared/pysyncobj-notes.md):
   msyncs it before any message leaves this node, so an entry is on disk before
   its append-entries (leader) or its acknowledgement (follower) is sent: a
   committed entry is durable on a majority. One msync covers a whole batch.
+- pysyncobj's follower truncates entries that agree with the leader's, and its
+  replies carry no term; ``appendentries`` restores Raft's rules in front of
+  its message handler (incoming messages) and on its replies (outgoing).
 - With peer TLS configured, the same transport wraps its sockets in TLS
   (``peertls``), on top of pysyncobj's shared-secret encryption.
 """
@@ -29,6 +32,7 @@ from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
+from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.fsm import Applied, Entry, StateMachine
 from kvstore.raft.peertls import PeerTLS, TlsTcpConnection, TlsTcpServer, tls_connection_like
 from kvstore.raft.snapshots import read_snapshot, write_snapshot
@@ -49,7 +53,17 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
 
     def send(self, node: Any, message: Any) -> bool:
         self._syncObj.flush_journal()
+        self._syncObj.outgoing(node, message)
         return bool(super().send(node, message))
+
+    def _onMessageReceived(self, node: Any, message: Any) -> None:
+        message = self._syncObj.incoming(node, message)
+        if message is None:
+            return
+        try:
+            super()._onMessageReceived(node, message)
+        finally:
+            self._syncObj.handled()
 
     def _createServer(self) -> None:
         super()._createServer()
@@ -93,6 +107,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._flushed_offset = -1
         self._meta_mtime = 0
         self._journal_path: str | None = conf.journalFile
+        self._reassembly = Reassembly()
+        #: (peer, cap) while handling an append-entries whose reply must be capped
+        self._reply_cap: tuple[Any, int] | None = None
         conf.serializer = self._serialize
         conf.deserializer = self._deserialize
         super().__init__(self_address, peers, conf, transportClass=DurableTransport)
@@ -149,6 +166,44 @@ class RaftNode(SyncObj):  # type: ignore[misc]
     def _log_length(self) -> int:
         log = self._SyncObj__raftLog
         return int(log[-1][1]) if len(log) else 0
+
+    # ---- Raft's follower rules (see appendentries) --------------------------
+
+    def incoming(self, node: Any, message: Any) -> Any:
+        """The message pysyncobj should see, or None to drop it (tick thread)."""
+        if not isinstance(message, dict):
+            return message
+        term = int(self.raftCurrentTerm)
+        if stale_reply(message, term):
+            return None
+        if message.get("type") != "append_entries":
+            return message
+        message = self._reassembly.feed(node, message)
+        if int(message.get("term", -1)) < term:
+            return message  # pysyncobj ignores it
+        normalized = normalize(message, self._term_at, self._log_length())
+        if normalized.reply_cap is not None:
+            self._reply_cap = (node, normalized.reply_cap)
+        return normalized.message
+
+    def handled(self) -> None:
+        self._reply_cap = None
+
+    def outgoing(self, node: Any, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
+        stamp_reply(message, int(self.raftCurrentTerm))
+        if self._reply_cap is not None and self._reply_cap[0] == node:
+            cap_reply(message, self._reply_cap[1])
+
+    def _term_at(self, index: int) -> int | None:
+        log = self._SyncObj__raftLog
+        if not len(log):
+            return None
+        first = int(log[0][1])
+        if index < first or index > int(log[-1][1]):
+            return None
+        return int(log[index - first][2])
 
     # ---- apply ----------------------------------------------------------------
 
