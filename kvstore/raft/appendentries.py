@@ -1,7 +1,7 @@
 """Raft's follower rules, enforced in front of pysyncobj's message handler.
 
-pysyncobj's follower departs from Raft (Figure 2 of the paper) in two ways
-that can lose committed entries:
+pysyncobj's follower departs from Raft (Figure 2 of the paper) in ways that
+can lose committed entries or apply uncommitted ones:
 
 - On an append-entries whose ``prevLogIdx`` matches, it deletes *every* entry
   after ``prevLogIdx`` whenever its log is longer, even entries that agree
@@ -10,6 +10,9 @@ that can lose committed entries:
   the leader goes on counting this member for entries it no longer holds.
   Raft deletes only from the first entry that *conflicts* (same index,
   different term), and commits up to ``min(leaderCommit, last new entry)``.
+- While a snapshot arrives in pieces, each piece carries the leader's commit
+  index, and pysyncobj commits (and applies) its own log up to it: entries
+  the new leader never had, from a term this member led, included.
 - Its ``next_node_idx`` replies carry no term, so a leader re-elected in a
   later term can take a reply meant for its earlier term as an acknowledgement.
 
@@ -39,6 +42,14 @@ class Normalized:
 
 def normalize(message: dict[str, Any], term_at: TermAt, last_index: int) -> Normalized:
     """Rewrite a regular append-entries (with ``prevLogIdx``) as described above."""
+    if "prevLogIdx" not in message:
+        serialized = message.get("serialized")
+        if serialized is None or not serialized[2]:
+            # A piece of a snapshot (or a wait for one) vouches for nothing in
+            # our log, but pysyncobj would commit our log up to the leader's
+            # commit index on its account, stale entries included.
+            return Normalized(dict(message, commit_index=0))
+        return Normalized(message)  # the snapshot replaces the log; it is committed
     prev = message.get("prevLogIdx")
     if prev is None or "transmission" in message:
         return Normalized(message)

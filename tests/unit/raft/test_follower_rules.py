@@ -103,6 +103,20 @@ def test_a_heartbeat_does_not_commit_entries_it_did_not_vouch_for(follower: Foll
     assert follower.last_reply()["next_node_idx"] == 3
 
 
+def test_a_snapshot_piece_does_not_commit_the_followers_own_entries(follower: Follower) -> None:
+    # entries from a term this member led, never replicated: not committed
+    follower.append(term=2, prev=1, entries=[2, 2, 2])
+    assert follower.commit == 1
+    # the new leader (term 3) starts sending a snapshot; its commit index is 4
+    follower.receive({"type": "append_entries", "term": 3, "commit_index": 4, "serialized": None})
+    for first in (True, False):
+        piece = (b"part", first, False)
+        follower.receive(
+            {"type": "append_entries", "term": 3, "commit_index": 4, "serialized": piece}
+        )
+    assert follower.commit == 1
+
+
 def test_replies_carry_the_term(follower: Follower) -> None:
     follower.append(term=5, prev=1, entries=[5])
     assert follower.last_reply()["term"] == 5
