@@ -120,8 +120,10 @@ class Backend:
             return 0
 
     def size_in_use(self) -> int:
-        info = self.env.info()
-        stat = self.env.stat()
+        # gated: a snapshot install or defragment closes the environment meanwhile
+        with self._gate.shared():
+            info = self.env.info()
+            stat = self.env.stat()
         return (int(info["last_pgno"]) + 1) * int(stat["psize"])
 
     def copy_to_fd(self, fd: int, compact: bool = True) -> None:
