@@ -8,9 +8,11 @@ Facts this relies on (see shared/pysyncobj-notes.md):
 - Entries are collected and applied as one LMDB batch when the commit index is
   reached, or at the end of the tick (a tick callback), whichever comes first.
 - pysyncobj's journal is an mmap that is never synced. ``DurableTransport``
-  msyncs it before any message leaves this node, so an entry is on disk before
-  its append-entries (leader) or its acknowledgement (follower) is sent: a
-  committed entry is durable on a majority. One msync covers a whole batch.
+  syncs it before any Raft message leaves this node, so an entry is on disk
+  before its append-entries (leader) or its acknowledgement (follower) is
+  sent: a committed entry is durable on a majority. One sync covers a whole
+  batch. Forwarded proposals and the leader's answers to them promise nothing
+  about the log and go out unsynced (one sync per forwarded command before).
 - pysyncobj's follower truncates entries that agree with the leader's, and its
   replies carry no term; ``appendentries`` restores Raft's rules in front of
   its message handler (incoming messages) and on its replies (outgoing).
@@ -42,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 #: seconds between append-entries sent ahead of the heartbeat period
 EARLY_SEND_INTERVAL = 0.002
+#: messages that promise nothing about this member's log or vote: forwarding a
+#: proposal to the leader, and the leader's answer with its log position
+UNSYNCED_MESSAGES = frozenset({"apply_command", "apply_command_response"})
 AppliedFn = Callable[[list[Applied], Effects], None]
 FatalFn = Callable[[BaseException], None]
 
@@ -52,7 +57,8 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
     _server: Any
 
     def send(self, node: Any, message: Any) -> bool:
-        self._syncObj.flush_journal()
+        if not isinstance(message, dict) or message.get("type") not in UNSYNCED_MESSAGES:
+            self._syncObj.flush_journal()
         self._syncObj.outgoing(node, message)
         return bool(super().send(node, message))
 
@@ -86,6 +92,17 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
         self._connections[node] = conn
 
 
+def _sync_journal(journal: Any) -> None:
+    """fdatasync the journal file. The journal is written through a shared mmap,
+    and Linux's fdatasync writes back those pages as msync would; unlike
+    ``mmap.flush`` it lets go of the GIL while the disk works."""
+    handle = getattr(getattr(journal, "_FileJournal__journalFile", None), "_ResizableFile__f", None)
+    if handle is None:
+        journal.flush()
+    else:
+        os.fdatasync(handle.fileno())
+
+
 class RaftNode(SyncObj):  # type: ignore[misc]
     def __init__(
         self,
@@ -104,7 +121,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._on_fatal = on_fatal
         self._pending: list[Entry] = []
         self._fatal = False
-        self._flushed_offset = -1
+        self._flushed_state: object = None
         self._meta_mtime = 0
         self._journal_path: str | None = conf.journalFile
         self._reassembly = Reassembly()
@@ -243,12 +260,16 @@ class RaftNode(SyncObj):  # type: ignore[misc]
     # ---- durability -------------------------------------------------------
 
     def flush_journal(self) -> None:
-        """msync the journal if it changed; fsync the term/vote file if it changed."""
+        """Sync the journal if it changed; fsync the term/vote file if it changed."""
         journal = self._SyncObj__raftLog
         offset = getattr(journal, "_FileJournal__currentOffset", None)
-        if offset is not None and offset != self._flushed_offset:
-            journal.flush()
-            self._flushed_offset = offset
+        if offset is not None:
+            # the offset alone can come back to an old value after a truncation
+            last = journal[-1] if len(journal) else (None, 0, 0)
+            state = (offset, len(journal), last[1], last[2])
+            if state != self._flushed_state:
+                _sync_journal(journal)
+                self._flushed_state = state
         if self._journal_path is not None:
             meta = self._journal_path + ".meta"
             try:
