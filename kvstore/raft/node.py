@@ -168,8 +168,13 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         needs_send = bool(SyncObj._SyncObj__applyLogEntries(self))
         # A leader that just committed tells the followers at once, so that
         # they apply (and answer their forwarded proposals and barriers) now.
+        # Not throttled: a commit follows an acknowledgement, so this sends at
+        # most one message per round trip, and waiting for the heartbeat would
+        # add up to a heartbeat period to every forwarded write.
         committed = self._isLeader() and self.raftLastApplied != applied
-        return needs_send or (committed and self._may_send_early())
+        if committed:
+            self._last_early_send = time.monotonic()
+        return needs_send or committed
 
     def _may_send_early(self) -> bool:
         """At most one early append-entries per ``EARLY_SEND_INTERVAL``: under
