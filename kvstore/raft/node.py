@@ -34,6 +34,7 @@ from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
+from kvstore.raft import readindex
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.fsm import Applied, Entry, StateMachine
 from kvstore.raft.peertls import PeerTLS, TlsTcpConnection, TlsTcpServer, tls_connection_like
@@ -46,7 +47,9 @@ logger = logging.getLogger(__name__)
 EARLY_SEND_INTERVAL = 0.002
 #: messages that promise nothing about this member's log or vote: forwarding a
 #: proposal to the leader, and the leader's answer with its log position
-UNSYNCED_MESSAGES = frozenset({"apply_command", "apply_command_response"})
+UNSYNCED_MESSAGES = frozenset(
+    {"apply_command", "apply_command_response", readindex.REQUEST, readindex.RESPONSE}
+)
 AppliedFn = Callable[[list[Applied], Effects], None]
 FatalFn = Callable[[BaseException], None]
 
@@ -127,6 +130,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._reassembly = Reassembly()
         #: (peer, cap) while handling an append-entries whose reply must be capped
         self._reply_cap: tuple[Any, int] | None = None
+        self._reads = readindex.ReadIndex()
         conf.serializer = self._serialize
         conf.deserializer = self._deserialize
         super().__init__(self_address, peers, conf, transportClass=DurableTransport)
@@ -145,10 +149,54 @@ class RaftNode(SyncObj):  # type: ignore[misc]
                 call()
             except Exception:
                 logger.exception("tick call failed")
+        self._reads_tick()
 
     def call_on_tick(self, call: Callable[[], None]) -> None:
         """Run ``call`` on the tick thread (pysyncobj's state is not thread-safe)."""
         self._tick_calls.append(call)
+        self._waker.notify()
+
+    # ---- linearizable reads (see readindex) -----------------------------------
+
+    def request_read(self, done: readindex.ReadDone) -> None:
+        """``done(True)`` once this member has applied everything committed
+        before now; ``done(False)`` if ReadIndex cannot tell (tick thread)."""
+        if self._isLeader():
+            self._read_index(lambda index: self._after_index(index, done))
+            return
+        leader = self._getLeader()
+        if leader is None:
+            done(False)
+            return
+        request_id = self._reads.ask(leader, done)
+        sent = self._SyncObj__transport.send(leader, {"type": readindex.REQUEST, "id": request_id})
+        if not sent:
+            self._reads.answered(request_id, None)
+
+    def _after_index(self, index: int | None, done: readindex.ReadDone) -> None:
+        if index is None:
+            done(False)
+        else:
+            self._reads.after_applied(index, done)
+
+    def _read_index(self, done: readindex.IndexDone) -> None:
+        commit = int(self.raftCommitIndex)
+        if not self._isLeader() or self._term_at(commit) != int(self.raftCurrentTerm):
+            done(None)  # no entry of this term committed yet: the index may be short
+            return
+        self._reads.confirm(commit, done)
+
+    def _reads_tick(self) -> None:
+        leader = bool(self._isLeader())
+        if leader and self._reads.needs_round():
+            self._SyncObj__sendAppendEntries()
+        self._reads.settle(leader, set(self._SyncObj__otherNodes))
+        self._reads.forget_asked(self._getLeader())
+        self._reads.applied(int(self.raftLastApplied))
+
+    def _SyncObj__sendAppendEntries(self) -> None:
+        self._reads.round += 1
+        SyncObj._SyncObj__sendAppendEntries(self)
 
     # ---- latency: propose, replicate and commit without waiting for a period ----
 
@@ -198,8 +246,21 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         term = int(self.raftCurrentTerm)
         if stale_reply(message, term):
             return None
-        if message.get("type") != "append_entries":
+        kind = message.get("type")
+        if kind == "next_node_idx":
+            if "rseq" in message and self._isLeader():
+                self._reads.acked(node, int(message["rseq"]))
             return message
+        if kind == readindex.REQUEST:
+            request_id = message.get("id")
+            self._read_index(lambda index: self._answer_read(node, request_id, index))
+            return None
+        if kind == readindex.RESPONSE:
+            self._reads.answered(int(message["id"]), message.get("index"))
+            return None
+        if kind != "append_entries":
+            return message
+        self._reads.echo = message.get("rseq")
         message = self._reassembly.feed(node, message)
         if int(message.get("term", -1)) < term:
             return message  # pysyncobj ignores it
@@ -210,11 +271,21 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
     def handled(self) -> None:
         self._reply_cap = None
+        self._reads.echo = None
+
+    def _answer_read(self, node: Any, request_id: Any, index: int | None) -> None:
+        response = {"type": readindex.RESPONSE, "id": request_id, "index": index}
+        self._SyncObj__transport.send(node, response)
 
     def outgoing(self, node: Any, message: Any) -> None:
         if not isinstance(message, dict):
             return
         stamp_reply(message, int(self.raftCurrentTerm))
+        kind = message.get("type")
+        if kind == "append_entries":
+            message["rseq"] = self._reads.round
+        elif kind == "next_node_idx" and self._reads.echo is not None:
+            message["rseq"] = self._reads.echo
         if self._reply_cap is not None and self._reply_cap[0] == node:
             cap_reply(message, self._reply_cap[1])
 

@@ -168,6 +168,9 @@ class RaftProposer:
     # ---- proposing ------------------------------------------------------------
 
     async def propose(self, cmd: command_pb2.Command) -> Message | None:
+        return await self._propose(cmd, self._timeout)
+
+    async def _propose(self, cmd: command_pb2.Command, wait: float) -> Message | None:
         if self._stopped:
             raise StoppedError()
         self._next_request += 1
@@ -178,7 +181,7 @@ class RaftProposer:
         self._waiting[request_id] = fut
         self._submit(request_id, cmd.SerializeToString(), MAX_RETRIES)
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), self._timeout)
+            return await asyncio.wait_for(asyncio.shield(fut), wait)
         except TimeoutError as exc:
             no_leader = self.status().leader_id == 0
             raise (NoLeaderError() if no_leader else RequestTimeoutError()) from exc
@@ -245,7 +248,7 @@ class RaftProposer:
             while self._barrier_waiters:
                 waiters, self._barrier_waiters = self._barrier_waiters, []
                 try:
-                    await self.propose(command_pb2.Command(barrier=command_pb2.Barrier()))
+                    await self._barrier()
                 except KvError as err:
                     for fut in waiters:
                         if not fut.done():
@@ -256,6 +259,35 @@ class RaftProposer:
                         fut.set_result(None)
         finally:
             self._barrier_running = False
+
+    async def _barrier(self) -> None:
+        """ReadIndex first (a heartbeat round, no log entry); where it cannot
+        answer (a new leader, no leader, a lost message) a barrier entry
+        through the log, in what is left of the request timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        if await self._read_index():
+            return
+        remaining = deadline - loop.time()
+        await self._propose(command_pb2.Command(barrier=command_pb2.Barrier()), max(remaining, 0.0))
+
+    async def _read_index(self) -> bool:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+
+        def settle(ok: bool) -> None:
+            if not fut.done():
+                fut.set_result(ok)
+
+        def done(ok: bool) -> None:  # tick thread
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(settle, ok)
+
+        self.node.call_on_tick(lambda: self.node.request_read(done))
+        try:
+            return await asyncio.wait_for(fut, self._timeout)
+        except TimeoutError:
+            return False
 
     # ---- state ----------------------------------------------------------------
 

@@ -1,0 +1,84 @@
+"""ReadIndex bookkeeping: majorities, rounds, leadership loss, apply waits."""
+
+from __future__ import annotations
+
+from kvstore.raft.readindex import ReadIndex
+
+VOTERS = {"b", "c"}  # the other two members of a 3-member cluster
+
+
+def test_a_read_is_confirmed_by_a_majority_answering_a_later_round() -> None:
+    reads = ReadIndex(round=7)
+    reads.acked("b", 7)  # an answer to a round sent before the read
+    got: list[int | None] = []
+    reads.confirm(42, got.append)
+    assert reads.needs_round()
+    reads.settle(True, VOTERS)
+    assert got == []  # round 7 was sent before the read arrived: proves nothing
+    reads.round += 1  # the leader sends round 8
+    assert not reads.needs_round()
+    reads.acked("b", 8)
+    reads.settle(True, VOTERS)
+    assert got == [42]  # itself and b: 2 of 3
+
+
+def test_five_members_need_two_other_answers() -> None:
+    reads = ReadIndex()
+    got: list[int | None] = []
+    reads.confirm(5, got.append)
+    reads.round = 1
+    reads.acked("b", 1)
+    reads.settle(True, {"b", "c", "d", "e"})
+    assert got == []
+    reads.acked("d", 1)
+    reads.settle(True, {"b", "c", "d", "e"})
+    assert got == [5]
+
+
+def test_a_single_member_confirms_at_once() -> None:
+    reads = ReadIndex()
+    got: list[int | None] = []
+    reads.confirm(3, got.append)
+    reads.settle(True, set())
+    assert got == [3]
+
+
+def test_losing_leadership_fails_pending_reads() -> None:
+    reads = ReadIndex()
+    got: list[int | None] = []
+    reads.confirm(9, got.append)
+    reads.round = 1
+    reads.settle(False, VOTERS)
+    assert got == [None]
+    reads.acked("b", 1)
+    reads.settle(True, VOTERS)
+    assert got == [None]  # answered once
+
+
+def test_a_read_waits_until_the_index_is_applied() -> None:
+    reads = ReadIndex()
+    done: list[bool] = []
+    reads.after_applied(10, done.append)
+    reads.applied(9)
+    assert done == []
+    reads.applied(10)
+    assert done == [True]
+    reads.applied(11)
+    assert done == [True]
+
+
+def test_a_follower_question_is_answered_or_dropped_with_the_leader() -> None:
+    reads = ReadIndex()
+    done: list[bool] = []
+    first = reads.ask("a", done.append)
+    second = reads.ask("a", done.append)
+    reads.answered(first, 4)
+    reads.applied(4)
+    assert done == [True]
+    reads.forget_asked("a")  # same leader: still waiting
+    assert done == [True]
+    reads.forget_asked("b")  # a new leader will not answer what "a" was asked
+    assert done == [True, False]
+    reads.answered(second, 5)  # a late answer is ignored
+    reads.applied(100)
+    assert done == [True, False]
