@@ -207,8 +207,15 @@ class RaftNode(SyncObj):  # type: ignore[misc]
     def _checkCommandsToApply(self) -> None:
         before = self._log_length()
         super()._checkCommandsToApply()
-        if self._isLeader() and self._log_length() != before and self._may_send_early():
-            # everything queued this tick leaves in one append-entries message
+        if not self._isLeader() or self._log_length() == before:
+            return
+        # Everything queued this tick leaves in one append-entries message: at
+        # once when nothing is in flight (a lone write waits for nothing);
+        # otherwise at most every EARLY_SEND_INTERVAL, or with the next
+        # commit announcement, so that entries batch under load.
+        idle = int(self.raftCommitIndex) >= before
+        if idle or self._may_send_early():
+            self._last_early_send = time.monotonic()
             self._SyncObj__sendAppendEntries()
 
     def _SyncObj__applyLogEntries(self) -> bool:
