@@ -60,7 +60,10 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
     _server: Any
 
     def send(self, node: Any, message: Any) -> bool:
-        if not isinstance(message, dict) or message.get("type") not in UNSYNCED_MESSAGES:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind not in UNSYNCED_MESSAGES and not (
+            kind == "append_entries" and self._syncObj.sending_entries
+        ):
             self._syncObj.flush_journal()
         self._syncObj.outgoing(node, message)
         return bool(super().send(node, message))
@@ -131,6 +134,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         #: (peer, cap) while handling an append-entries whose reply must be capped
         self._reply_cap: tuple[Any, int] | None = None
         self._reads = readindex.ReadIndex()
+        #: the leader is sending append-entries; it syncs once they are out
+        self.sending_entries = False
         conf.serializer = self._serialize
         conf.deserializer = self._deserialize
         super().__init__(self_address, peers, conf, transportClass=DurableTransport)
@@ -195,8 +200,16 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._reads.applied(int(self.raftLastApplied))
 
     def _SyncObj__sendAppendEntries(self) -> None:
+        """As pysyncobj's, but the leader syncs its journal after sending, not
+        before: its own write overlaps the followers'. It counts itself for a
+        commit only later on this thread, after the sync."""
         self._reads.round += 1
-        SyncObj._SyncObj__sendAppendEntries(self)
+        self.sending_entries = True
+        try:
+            SyncObj._SyncObj__sendAppendEntries(self)
+        finally:
+            self.sending_entries = False
+        self.flush_journal()
 
     # ---- latency: propose, replicate and commit without waiting for a period ----
 
