@@ -25,6 +25,11 @@ class StorageConfig:
     compaction_batch_keys: int = 1000
     #: fsync on commit. Only tests of non-durable paths may turn it off.
     sync: bool = True
+    #: Also fsync LMDB's meta page on each commit. A Raft member turns it off:
+    #: a crash can then undo only the last commit, never corrupt the file
+    #: (MDB_NOMETASYNC), and that commit's entries are in the Raft journal,
+    #: synced before any acknowledgement, from which the member replays them.
+    metasync: bool = True
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,12 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
     cluster, peer_urls = build_cluster(args)
     return ServerConfig(
         name=args.name,
-        storage=StorageConfig(data_dir=data_dir, quota_bytes=args.quota_backend_bytes),
+        storage=StorageConfig(
+            data_dir=data_dir,
+            quota_bytes=args.quota_backend_bytes,
+            # a Raft journal replays what an unsynced meta page may lose
+            metasync=cluster is None or len(cluster.initial_cluster) < 2,
+        ),
         listen_client_urls=args.listen_client_urls,
         advertise_client_urls=args.advertise_client_urls or args.listen_client_urls,
         initial_advertise_peer_urls=peer_urls,

@@ -71,7 +71,7 @@ class Backend:
             map_size=map_size,
             max_dbs=16,
             sync=self._config.sync,
-            metasync=self._config.sync,
+            metasync=self._config.sync and self._config.metasync,
             readahead=False,
             max_readers=512,
             lock=True,
