@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, TypeAlias
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
 
 import grpc
 
@@ -36,9 +36,6 @@ from kvstore.storage.store import MvccStore
 ETCD_PREFIX = "/etcdserverpb."
 #: calls that never look at a token (as in etcd)
 NO_TOKEN = frozenset({"/etcdserverpb.Auth/Authenticate"})
-Continuation: TypeAlias = (
-    "Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]]"
-)
 
 _CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", default=None)
 
@@ -101,19 +98,14 @@ class AuthGuard:
             cmd.auth_user = user
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, guard: AuthGuard) -> None:
-        self._guard = guard
-
-    async def intercept_service(
-        self, continuation: Continuation, details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = await continuation(details)
-        if handler is None or not details.method.startswith(ETCD_PREFIX):
-            return handler
-        if details.method in NO_TOKEN:
-            return handler
-        return _with_caller(handler, self._guard)
+def with_caller(
+    method: str, handler: grpc.RpcMethodHandler[Any, Any], guard: AuthGuard
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """``handler`` of ``method``, resolving the caller (token or client
+    certificate) before each call; etcd methods only, Authenticate excepted."""
+    if not method.startswith(ETCD_PREFIX) or method in NO_TOKEN:
+        return handler
+    return _with_caller(handler, guard)
 
 
 def _enter(guard: AuthGuard, context: Ctx) -> KvError | None:

@@ -2,14 +2,14 @@
 
 grpc.aio answers a request whose bytes do not parse with UNKNOWN and a Python
 exception text. etcd (grpc-go) answers INTERNAL "grpc: error unmarshalling
-request: ...". This interceptor defers the decode error to the handler, which
-aborts with that status.
+request: ...". ``guarded`` wraps a method handler so that the decode error
+reaches the handler, which aborts with that status.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeAlias
 
 import grpc
@@ -17,9 +17,6 @@ import grpc
 from kvstore.api.edge import Ctx
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
-Continuation: TypeAlias = (
-    "Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]]"
-)
 
 
 class _Undecodable:
@@ -31,14 +28,11 @@ async def _refuse(context: Ctx, request: _Undecodable) -> None:
     await context.abort(grpc.StatusCode.INTERNAL, request.message)
 
 
-class DecodeInterceptor(grpc.aio.ServerInterceptor):
-    async def intercept_service(
-        self, continuation: Continuation, details: grpc.HandlerCallDetails
-    ) -> Handler | None:
-        handler = await continuation(details)
-        if handler is None or handler.request_deserializer is None:
-            return handler
-        return _guarded(handler)
+def guarded(handler: Handler) -> Handler:
+    """``handler`` answering an undecodable request with etcd's status."""
+    if handler.request_deserializer is None:
+        return handler
+    return _guarded(handler)
 
 
 def _guarded(handler: Handler) -> Handler:

@@ -16,17 +16,18 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from kvstore.api.auth import AuthGuard, AuthInterceptor
+from kvstore.api.auth import AuthGuard, with_caller
 from kvstore.api.auth_service import AuthService
 from kvstore.api.cluster import ClusterService
 from kvstore.api.context import Member
-from kvstore.api.decoding import DecodeInterceptor
+from kvstore.api.decoding import guarded
 from kvstore.api.edge import Identity
 from kvstore.api.ids import bind_address, id_of, is_https, member_id_of, peer_address
 from kvstore.api.kv import KVService
 from kvstore.api.lease import LeaseService
 from kvstore.api.maintenance import MaintenanceService
 from kvstore.api.membership import Membership
+from kvstore.api.registry import WrappingServer
 from kvstore.api.watch import WatchService
 from kvstore.auth.tokens import TokenKeeper
 from kvstore.config import GRPC_OVERHEAD_BYTES, ServerConfig, TLSConfig
@@ -99,7 +100,6 @@ class KvServer:
         guard = AuthGuard(store, keeper, client_cert_auth=tls is not None and tls.client_cert_auth)
         member = Member(cfg, self.identity, store, proposer, hub, lessor, guard)
         server = self._grpc = grpc.aio.server(
-            interceptors=[DecodeInterceptor(), AuthInterceptor(guard)],
             options=[
                 ("grpc.max_receive_message_length", cfg.max_request_bytes + GRPC_OVERHEAD_BYTES),
                 ("grpc.max_send_message_length", 2**31 - 1),
@@ -110,15 +110,16 @@ class KvServer:
                 ("grpc.http2.max_ping_strikes", 0),
             ],
         )
-        rpc_pb2_grpc.add_KVServicer_to_server(KVService(member), server)
-        rpc_pb2_grpc.add_WatchServicer_to_server(WatchService(member), server)
-        rpc_pb2_grpc.add_LeaseServicer_to_server(LeaseService(member), server)
+        etcd = WrappingServer(
+            server, lambda method, handler: guarded(with_caller(method, handler, guard))
+        ).as_server()
+        rpc_pb2_grpc.add_KVServicer_to_server(KVService(member), etcd)
+        rpc_pb2_grpc.add_WatchServicer_to_server(WatchService(member), etcd)
+        rpc_pb2_grpc.add_LeaseServicer_to_server(LeaseService(member), etcd)
         membership = Membership(member)
-        rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(member, membership), server)
-        rpc_pb2_grpc.add_MaintenanceServicer_to_server(
-            MaintenanceService(member, membership), server
-        )
-        rpc_pb2_grpc.add_AuthServicer_to_server(AuthService(member), server)
+        rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(member, membership), etcd)
+        rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(member, membership), etcd)
+        rpc_pb2_grpc.add_AuthServicer_to_server(AuthService(member), etcd)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
