@@ -120,7 +120,6 @@ class StateMachine:
         """
         results: list[Applied] = []
         effects = Effects()
-        backend = self._store.backend
         with self._store.write() as batch:
             applied_index = batch.applied[0]
             last: Entry | None = None
@@ -130,38 +129,49 @@ class StateMachine:
                     continue
                 cmd = _decode(entry)
                 last = entry
-                if cmd.request_id and not batch.remember_request(
-                    cmd.member_id, cmd.request_id, entry.index, REQUEST_WINDOW
-                ):
-                    results.append(Applied(entry.index, DUPLICATE, batch.revision))
-                    continue
-                result: Result
-                if isolate:
-                    child = backend.env.begin(write=True, parent=batch.txn)
-                    view = WriteView(backend, child)
-                    try:
-                        result = self._dispatch(view, cmd, effects)
-                    except KvError as exc:
-                        child.abort()
-                        result = exc
-                    else:
-                        child.commit()
-                else:
-                    writes = batch.writes
-                    try:
-                        result = self._dispatch(batch, cmd, effects)
-                    except KvError as exc:
-                        if batch.writes != writes:
-                            raise _FailedAfterWriting(entry.index, exc) from exc
-                        batch.discard_revision()
-                        result = exc
-                results.append(
-                    Applied(entry.index, result, batch.revision, cmd.member_id, cmd.request_id)
-                )
+                commands = cmd.batch.commands if cmd.WhichOneof("op") == "batch" else (cmd,)
+                for one in commands:
+                    results.append(self._apply_command(batch, entry.index, one, isolate, effects))
             if last is not None:
                 batch.set_applied(last.index, last.term)
             effects.revision = batch.revision
         return results, effects
+
+    def _apply_command(
+        self,
+        batch: WriteView,
+        index: int,
+        cmd: command_pb2.Command,
+        isolate: bool,
+        effects: Effects,
+    ) -> Applied:
+        """One command of entry ``index`` (an entry holds one, or a batch of them)."""
+        if cmd.request_id and not batch.remember_request(
+            cmd.member_id, cmd.request_id, index, REQUEST_WINDOW
+        ):
+            return Applied(index, DUPLICATE, batch.revision)
+        result: Result
+        if isolate:
+            backend = self._store.backend
+            child = backend.env.begin(write=True, parent=batch.txn)
+            view = WriteView(backend, child)
+            try:
+                result = self._dispatch(view, cmd, effects)
+            except KvError as exc:
+                child.abort()
+                result = exc
+            else:
+                child.commit()
+        else:
+            writes = batch.writes
+            try:
+                result = self._dispatch(batch, cmd, effects)
+            except KvError as exc:
+                if batch.writes != writes:
+                    raise _FailedAfterWriting(index, exc) from exc
+                batch.discard_revision()
+                result = exc
+        return Applied(index, result, batch.revision, cmd.member_id, cmd.request_id)
 
     def _dispatch(self, view: WriteView, cmd: command_pb2.Command, effects: Effects) -> Result:
         kind = cmd.WhichOneof("op")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -68,6 +69,9 @@ RETRYABLE = frozenset(
     (FAIL_REASON.LEADER_CHANGED, FAIL_REASON.DISCARDED, FAIL_REASON.UNKNOWN_OUTCOME)
 )
 MAX_RETRIES = 5
+#: a batch entry stays below the size pysyncobj sends in pieces (64 KiB)
+MAX_BATCH_BYTES = 48 * 1024
+MAX_BATCH = 256
 
 
 def _failure(reason: int) -> KvError:
@@ -106,6 +110,10 @@ class RaftProposer:
         self._barrier_waiters: list[asyncio.Future[None]] = []
         self._barrier_running = False
         self._stopped = False
+        #: proposals not yet handed to pysyncobj (appended on the loop, drained
+        #: on the tick thread by ``_drain_outbox``)
+        self._outbox: deque[tuple[int, command_pb2.Command]] = deque()
+        self._drain_scheduled = False
 
     @property
     def node(self) -> RaftNode:
@@ -177,9 +185,13 @@ class RaftProposer:
         request_id = self._next_request
         cmd.request_id = request_id
         cmd.member_id = self._me.member_id
-        fut: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Message | None] = loop.create_future()
         self._waiting[request_id] = fut
-        self._submit(request_id, cmd.SerializeToString(), MAX_RETRIES)
+        self._outbox.append((request_id, cmd))
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self.node.call_on_tick(self._drain_outbox)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), wait)
         except TimeoutError as exc:
@@ -188,27 +200,46 @@ class RaftProposer:
         finally:
             self._waiting.pop(request_id, None)
 
-    def _submit(self, request_id: int, data: bytes, retries: int) -> None:
-        """Hand the command to pysyncobj. If its fate is unknown (the leader
+    def _drain_outbox(self) -> None:
+        """Propose what arrived since the tick thread last looked (tick thread):
+        one log entry for all of it (a batch), so that pysyncobj's work per
+        entry (journal record, forwarding, answer, apply call) is paid once
+        per batch. Under load the tick thread is busy and batches grow."""
+        self._drain_scheduled = False
+        pending = []
+        while self._outbox:
+            pending.append(self._outbox.popleft())
+        for group in _batches(pending):
+            ids = tuple(request_id for request_id, _ in group)
+            if len(group) == 1:
+                data = group[0][1].SerializeToString()
+            else:
+                batch = command_pb2.CommandBatch(commands=[cmd for _, cmd in group])
+                data = command_pb2.Command(batch=batch).SerializeToString()
+            self._submit(ids, data, MAX_RETRIES)
+
+    def _submit(self, request_ids: tuple[int, ...], data: bytes, retries: int) -> None:
+        """Hand the entry to pysyncobj. If its fate is unknown (the leader
         changed, the entry was discarded), propose the same bytes again: the
         state machine applies one request ID once, so a retry never doubles it."""
-        if self._stopped or request_id not in self._waiting:
+        if self._stopped or not any(r in self._waiting for r in request_ids):
             return
 
         def callback(result: object, reason: int) -> None:  # tick thread
             if reason == FAIL_REASON.SUCCESS or self._loop is None:
                 return
             if reason in RETRYABLE and retries > 0:
-                self._loop.call_soon_threadsafe(self._submit, request_id, data, retries - 1)
+                self._loop.call_soon_threadsafe(self._submit, request_ids, data, retries - 1)
             else:
-                self._loop.call_soon_threadsafe(self._fail, request_id, _failure(reason))
+                self._loop.call_soon_threadsafe(self._fail, request_ids, _failure(reason))
 
         self.node.apply_command(data, callback=callback)
 
-    def _fail(self, request_id: int, err: KvError) -> None:
-        fut = self._waiting.get(request_id)
-        if fut is not None and not fut.done():
-            fut.set_exception(err)
+    def _fail(self, request_ids: tuple[int, ...], err: KvError) -> None:
+        for request_id in request_ids:
+            fut = self._waiting.get(request_id)
+            if fut is not None and not fut.done():
+                fut.set_exception(err)
 
     def _on_applied_threadsafe(self, results: list[Applied], effects: Effects) -> None:
         if self._loop is not None and not self._loop.is_closed():
@@ -350,3 +381,20 @@ class RaftProposer:
             if known == member_id:
                 return address
         return None
+
+
+def _batches(
+    pending: list[tuple[int, command_pb2.Command]],
+) -> list[list[tuple[int, command_pb2.Command]]]:
+    """Consecutive groups small enough to travel as one message (pysyncobj
+    splits larger entries into pieces)."""
+    groups: list[list[tuple[int, command_pb2.Command]]] = []
+    size = 0
+    for item in pending:
+        item_size = item[1].ByteSize()
+        if not groups or size + item_size > MAX_BATCH_BYTES or len(groups[-1]) >= MAX_BATCH:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += item_size
+    return groups

@@ -99,3 +99,41 @@ def test_a_command_failing_after_writing_is_rolled_back(fsm: StateMachine) -> No
         assert kv is not None and kv.value == b"v" and kv.mod_revision == 2
         assert view.revision == 4
     assert fsm.applied_index() == 4
+
+
+def _batch(*commands: bytes) -> bytes:
+    parsed = []
+    for data in commands:
+        cmd = command_pb2.Command()
+        cmd.ParseFromString(data)
+        parsed.append(cmd)
+    batch = command_pb2.CommandBatch(commands=parsed)
+    return command_pb2.Command(batch=batch).SerializeToString()
+
+
+def test_a_batch_entry_applies_each_command_as_its_own(fsm: StateMachine) -> None:
+    fsm.apply_batch([Entry(1, 1, put(b"k", b"v"))])
+    undo = _txn(
+        rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=b"k")),
+        rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=b"k", ignore_value=True)),
+    )
+    entry = _batch(put(b"a", b"1", request_id=1), undo, put(b"b", b"2", request_id=2))
+    results, effects = fsm.apply_batch([Entry(2, 1, entry)])
+    # one result per command, each with its own revision and request ID; the
+    # failing one (after writing) is rolled back alone
+    assert [type(a.result).__name__ for a in results] == [
+        "PutResponse",
+        "KeyNotFoundError",
+        "PutResponse",
+    ]
+    assert [a.request_id for a in results] == [1, 0, 2]
+    assert [rev for rev, _ in effects.events] == [3, 4]
+    assert fsm.applied_index() == 2
+    # the batch proposed again (its outcome was unknown): nothing applies twice
+    again, effects = fsm.apply_batch([Entry(3, 2, entry)])
+    assert again[0].result is DUPLICATE and again[2].result is DUPLICATE
+    assert effects.events == []
+    with fsm.store.read() as view:
+        assert view.revision == 4
+        kv = view.get(b"k")
+        assert kv is not None and kv.mod_revision == 2
