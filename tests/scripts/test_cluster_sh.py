@@ -17,7 +17,9 @@ from tests.support.procs import REPO_ROOT, wait_until
 def _free_base() -> int:
     """A base port P with P, P+1, P+20000, P+20001, P+30000, P+30001 all free."""
     for _ in range(200):
-        base = random.randint(10000, 35000)
+        # all six below the ephemeral range (32768-60999 here), where an
+        # outgoing connection could take a port between this check and its use
+        base = random.randint(1100, 2700)
         ports = [base, base + 1, base + 20000, base + 20001, base + 30000, base + 30001]
         try:
             socks = []
