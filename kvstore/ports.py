@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import random
 import socket
+from collections import deque
 from pathlib import Path
 
 LOWEST = 10000
 ATTEMPTS = 200
+
+#: Ports this process handed out lately. A port picked for a child process
+#: stays free until the child binds it, so without this a second pick (the
+#: same server's peer port, say) could return it again. Process-wide, as ports are.
+_ISSUED: deque[int] = deque(maxlen=4096)
 
 
 def ephemeral_range() -> tuple[int, int]:
@@ -32,12 +38,15 @@ def pick_port(host: str = "127.0.0.1") -> int:
     if low - LOWEST > 1000:
         for _ in range(ATTEMPTS):
             port = random.randint(LOWEST, low - 1)
+            if port in _ISSUED:
+                continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
                 try:
                     sock.bind((host, port))
                 except OSError:
                     continue
-                return port
+            _ISSUED.append(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
