@@ -9,7 +9,27 @@ from kvstore.api.context import Member
 from kvstore.api.edge import Ctx, unary
 from kvstore.errors import NoSpaceError
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
+from kvstore.raft import kvops
 from kvstore.storage.ranges import execute_range
+
+
+async def check_space(member: Member, cmd: command_pb2.Command) -> None:
+    """As etcd: with the NOSPACE alarm on, what needs space is refused; a member
+    whose db would pass the quota raises the alarm (cluster-wide, through the
+    log) and refuses. Apply refuses too, by the alarm, so members agree."""
+    kind = cmd.WhichOneof("op")
+    if not kvops.needs_space(kind, cmd.txn if kind == "txn" else None):
+        return
+    if member.store.nospace_alarm:
+        raise NoSpaceError()
+    if member.store.backend.over_quota(cmd.ByteSize()):
+        alarm = rpc_pb2.AlarmRequest(
+            action=rpc_pb2.AlarmRequest.ACTIVATE,
+            memberID=member.identity.member_id,
+            alarm=rpc_pb2.NOSPACE,
+        )
+        await member.proposer.propose(command_pb2.Command(alarm=alarm))
+        raise NoSpaceError()
 
 
 class KVService(rpc_pb2_grpc.KVServicer):
@@ -20,8 +40,7 @@ class KVService(rpc_pb2_grpc.KVServicer):
         if cmd.WhichOneof("op") != "txn" or validate.txn_writes(cmd.txn):
             # as in etcd, only what changes the store is limited in size
             validate.check_size(cmd.ByteSize(), self._m.config.max_request_bytes)
-        if self._m.store.nospace_alarm and cmd.WhichOneof("op") in ("put", "txn"):
-            raise NoSpaceError()
+        await check_space(self._m, cmd)
         self._m.auth.authorize(cmd)
         return await self._m.proposer.propose(cmd)
 

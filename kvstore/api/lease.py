@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from kvstore.api import validate
 from kvstore.api.context import Member
 from kvstore.api.edge import Ctx, abort, unary
+from kvstore.api.kv import check_space
 from kvstore.auth.perms import READ
 from kvstore.errors import KvError
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
@@ -36,6 +37,7 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
             # Chosen here, before proposing, so that apply stays deterministic.
             req.ID = self._fresh_id()
         cmd = command_pb2.Command(lease_grant=req)
+        await check_space(self._m, cmd)
         self._m.auth.authorize(cmd)
         resp = await self._m.proposer.propose(cmd)
         assert isinstance(resp, rpc_pb2.LeaseGrantResponse)

@@ -29,6 +29,7 @@ from kvstore.errors import (
     KvError,
     LeaseExistsError,
     LeaseNotFoundError,
+    NoSpaceError,
 )
 from kvstore.pb import command_pb2, rpc_pb2
 from kvstore.raft import kvops
@@ -181,6 +182,9 @@ class StateMachine:
             AuthState.load(view).check_command(cmd, view.lease_keys)
         if kind in AUTH_OPS:
             return apply_auth(view, cmd, effects)
+        if view.nospace_alarm and kvops.needs_space(kind, cmd.txn if kind == "txn" else None):
+            # decided by the replicated alarm, so every member refuses alike
+            raise NoSpaceError()
         if kind in ("put", "delete_range", "txn"):
             view.begin_revision()
             if kind == "put":

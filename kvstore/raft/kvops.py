@@ -18,6 +18,22 @@ from kvstore.storage.write import WriteView
 Cmp = rpc_pb2.Compare
 
 
+def needs_space(cmd_kind: str | None, txn: rpc_pb2.TxnRequest | None = None) -> bool:
+    """Commands refused while the NOSPACE alarm is on (as etcd): puts, txns that
+    put in any branch, lease grants. Deletes and compaction free space."""
+    if cmd_kind in ("put", "lease_grant"):
+        return True
+    return cmd_kind == "txn" and txn is not None and txn_puts(txn)
+
+
+def txn_puts(req: rpc_pb2.TxnRequest) -> bool:
+    for op in (*req.success, *req.failure):
+        kind = op.WhichOneof("request")
+        if kind == "request_put" or (kind == "request_txn" and txn_puts(op.request_txn)):
+            return True
+    return False
+
+
 def apply_put(view: WriteView, req: rpc_pb2.PutRequest) -> rpc_pb2.PutResponse:
     value, lease = req.value, req.lease
     if lease and view.lease_ttl(lease) is None:  # etcd looks the lease up first

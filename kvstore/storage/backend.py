@@ -48,7 +48,7 @@ class Backend:
         self.path.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._gate = SharedGate()
-        self._open_all(config.initial_map_size)
+        self._open_all(min(config.initial_map_size, self.map_limit))
 
     def _open_all(self, map_size: int) -> None:
         self.env = self._open(map_size)
@@ -105,11 +105,21 @@ class Backend:
                 txn.abort()
                 raise
 
+    @property
+    def map_limit(self) -> int:
+        """The map may grow past the quota by this much: writes admitted before
+        the NOSPACE alarm still apply (a member that cannot apply stops)."""
+        quota = self._config.quota_bytes
+        return quota + max(quota // 8, 16 * 1024 * 1024)
+
+    def over_quota(self, extra: int) -> bool:
+        return self.size_in_use() + extra > self._config.quota_bytes
+
     def _grow(self) -> None:
         current = int(self.env.info()["map_size"])
-        if current >= self._config.quota_bytes:
+        if current >= self.map_limit:
             raise NoSpaceError()
-        new = min(current * 2, self._config.quota_bytes)
+        new = min(current * 2, self.map_limit)
         logger.info("growing LMDB map map_size=%d new_map_size=%d", current, new)
         self.env.set_mapsize(new)
 

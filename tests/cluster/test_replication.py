@@ -191,3 +191,38 @@ def test_linearizable_reads_are_confirmed_without_log_entries(tmp_path: Path) ->
         # 20 puts; a barrier entry per read would have added 20 more
         wait_until(lambda: len({_raft_index(m) for m in cluster.members}) == 1, timeout=10)
         assert _raft_index(cluster.members[0]) - before < 30
+
+
+def test_a_full_cluster_refuses_writes_and_stays_up(tmp_path: Path) -> None:
+    """Past --quota-backend-bytes the NOSPACE alarm goes through the log: every
+    member refuses writes with etcd's error, and none of them stops."""
+    quota = ["--quota-backend-bytes", str(2 * 1024 * 1024)]
+    with kv_cluster(tmp_path, extra=quota) as cluster:
+        first, other = cluster.members[0], cluster.members[2]
+        channel, stub = kv(first)
+        with channel:
+            for i in range(200):
+                try:
+                    stub.Put(rpc_pb2.PutRequest(key=b"/q/%03d" % i, value=b"x" * 65536), timeout=10)
+                except grpc.RpcError as exc:
+                    assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, exc
+                    break
+            else:
+                raise AssertionError("200 x 64 KiB fit in a 2 MiB quota")
+        for member in cluster.members:
+            with grpc.insecure_channel(member.endpoint) as ch:
+                resp = rpc_pb2_grpc.MaintenanceStub(ch).Alarm(
+                    rpc_pb2.AlarmRequest(action=rpc_pb2.AlarmRequest.GET), timeout=10
+                )
+                assert [a.alarm for a in resp.alarms] == [rpc_pb2.NOSPACE]
+        channel, stub = kv(other)
+        with channel:
+            try:
+                stub.Put(rpc_pb2.PutRequest(key=b"/small", value=b"v"), timeout=10)
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            else:
+                raise AssertionError("a put went through with the alarm on")
+        assert all(
+            m.server.proc is not None and m.server.proc.poll() is None for m in cluster.members
+        )
