@@ -116,9 +116,6 @@ class Reassembly:
         out["entries"] = [entry]
         return out
 
-    def forget(self, node: Any) -> None:
-        self._parts.pop(node, None)
-
 
 def stamp_reply(message: dict[str, Any], term: int) -> None:
     if message.get("type") == "next_node_idx":

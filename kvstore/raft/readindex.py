@@ -82,10 +82,6 @@ class ReadIndex:
                 waiting.append(c)
         self._confirming = waiting
 
-    def reset(self) -> None:
-        """A new term: acknowledgements of the old one prove nothing."""
-        self._acked.clear()
-
     # ---- follower -----------------------------------------------------------
 
     def ask(self, leader: Any, done: ReadDone) -> int:
