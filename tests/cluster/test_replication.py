@@ -210,11 +210,8 @@ def test_a_full_cluster_refuses_writes_and_stays_up(tmp_path: Path) -> None:
             else:
                 raise AssertionError("200 x 64 KiB fit in a 2 MiB quota")
         for member in cluster.members:
-            with grpc.insecure_channel(member.endpoint) as ch:
-                resp = rpc_pb2_grpc.MaintenanceStub(ch).Alarm(
-                    rpc_pb2.AlarmRequest(action=rpc_pb2.AlarmRequest.GET), timeout=10
-                )
-                assert [a.alarm for a in resp.alarms] == [rpc_pb2.NOSPACE]
+            # each member reports the alarm once it has applied it
+            wait_until(lambda m=member: _alarms(m) == [rpc_pb2.NOSPACE], timeout=10)
         channel, stub = kv(other)
         with channel:
             try:
@@ -226,3 +223,11 @@ def test_a_full_cluster_refuses_writes_and_stays_up(tmp_path: Path) -> None:
         assert all(
             m.server.proc is not None and m.server.proc.poll() is None for m in cluster.members
         )
+
+
+def _alarms(member: Member) -> list[int]:
+    with grpc.insecure_channel(member.endpoint) as ch:
+        resp = rpc_pb2_grpc.MaintenanceStub(ch).Alarm(
+            rpc_pb2.AlarmRequest(action=rpc_pb2.AlarmRequest.GET), timeout=10
+        )
+    return [a.alarm for a in resp.alarms]
