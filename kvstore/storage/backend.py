@@ -107,8 +107,9 @@ class Backend:
 
     @property
     def map_limit(self) -> int:
-        """The map may grow past the quota by this much: writes admitted before
-        the NOSPACE alarm still apply (a member that cannot apply stops)."""
+        """How large the map may grow: past the quota by an eighth (at least
+        16 MiB), so that writes admitted before the NOSPACE alarm still apply
+        (a member that cannot apply a committed entry stops)."""
         quota = self._config.quota_bytes
         return quota + max(quota // 8, 16 * 1024 * 1024)
 
