@@ -134,6 +134,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         #: (peer, cap) while handling an append-entries whose reply must be capped
         self._reply_cap: tuple[Any, int] | None = None
         self._reads = readindex.ReadIndex()
+        #: the highest commit index this member, as leader, has sent to followers
+        self._announced_commit = 0
         #: the leader is sending append-entries; it syncs once they are out
         self.sending_entries = False
         conf.serializer = self._serialize
@@ -232,17 +234,18 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             self._SyncObj__sendAppendEntries()
 
     def _SyncObj__applyLogEntries(self) -> bool:
-        applied = self.raftLastApplied
-        needs_send = bool(SyncObj._SyncObj__applyLogEntries(self))
-        # A leader that just committed tells the followers at once, so that
-        # they apply (and answer their forwarded proposals and barriers) now.
-        # Not throttled: a commit follows an acknowledgement, so this sends at
-        # most one message per round trip, and waiting for the heartbeat would
-        # add up to a heartbeat period to every forwarded write.
-        committed = self._isLeader() and self.raftLastApplied != applied
-        if committed:
+        # A leader that just committed tells the followers at once, before it
+        # applies the entries itself, so that they apply (and answer their
+        # forwarded proposals and reads) in parallel with it. Not throttled: a
+        # commit follows an acknowledgement, so this sends at most one message
+        # per round trip; waiting for the heartbeat, or for the leader's own
+        # apply, would add to every write sent to a follower.
+        commit = int(self.raftCommitIndex)
+        if self._isLeader() and commit > self._announced_commit:
+            self._announced_commit = commit
             self._last_early_send = time.monotonic()
-        return needs_send or committed
+            self._SyncObj__sendAppendEntries()
+        return bool(SyncObj._SyncObj__applyLogEntries(self))
 
     def _may_send_early(self) -> bool:
         """At most one early append-entries per ``EARLY_SEND_INTERVAL``: under
