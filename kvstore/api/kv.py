@@ -17,8 +17,7 @@ async def check_space(member: Member, cmd: command_pb2.Command) -> None:
     """As etcd: with the NOSPACE alarm on, what needs space is refused; a member
     whose db would pass the quota raises the alarm (cluster-wide, through the
     log) and refuses. Apply refuses too, by the alarm, so members agree."""
-    kind = cmd.WhichOneof("op")
-    if not kvops.needs_space(kind, cmd.txn if kind == "txn" else None):
+    if not kvops.needs_space(cmd):
         return
     if member.store.nospace_alarm:
         raise NoSpaceError()

@@ -17,6 +17,7 @@ from kvstore.errors import (
     ValueProvidedError,
 )
 from kvstore.pb import rpc_pb2
+from kvstore.raft import kvops
 from kvstore.storage.backend import MAX_KEY_BYTES
 
 RangeReq = rpc_pb2.RangeRequest
@@ -144,13 +145,7 @@ def _check_intervals(ops: list[rpc_pb2.RequestOp]) -> tuple[set[bytes], _Deletes
 
 def txn_writes(req: rpc_pb2.TxnRequest) -> bool:
     """Whether any branch of the txn (or of a nested one) puts or deletes."""
-    for op in (*req.success, *req.failure):
-        kind = op.WhichOneof("request")
-        if kind in ("request_put", "request_delete_range"):
-            return True
-        if kind == "request_txn" and txn_writes(op.request_txn):
-            return True
-    return False
+    return kvops.txn_has(req, kvops.WRITES)
 
 
 def check_lease_grant(req: rpc_pb2.LeaseGrantRequest) -> None:

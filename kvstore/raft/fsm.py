@@ -182,7 +182,7 @@ class StateMachine:
             AuthState.load(view).check_command(cmd, view.lease_keys)
         if kind in AUTH_OPS:
             return apply_auth(view, cmd, effects)
-        if view.nospace_alarm and kvops.needs_space(kind, cmd.txn if kind == "txn" else None):
+        if view.nospace_alarm and kvops.needs_space(cmd):
             # decided by the replicated alarm, so every member refuses alike
             raise NoSpaceError()
         if kind in ("put", "delete_range", "txn"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kvstore.errors import KeyNotFoundError, LeaseNotFoundError
-from kvstore.pb import kv_pb2, rpc_pb2
+from kvstore.pb import command_pb2, kv_pb2, rpc_pb2
 from kvstore.storage.keys import KeyRange
 from kvstore.storage.ranges import execute_range
 from kvstore.storage.write import WriteView
@@ -18,18 +18,24 @@ from kvstore.storage.write import WriteView
 Cmp = rpc_pb2.Compare
 
 
-def needs_space(cmd_kind: str | None, txn: rpc_pb2.TxnRequest | None = None) -> bool:
+def needs_space(cmd: command_pb2.Command) -> bool:
     """Commands refused while the NOSPACE alarm is on (as etcd): puts, txns that
     put in any branch, lease grants. Deletes and compaction free space."""
-    if cmd_kind in ("put", "lease_grant"):
+    kind = cmd.WhichOneof("op")
+    if kind in ("put", "lease_grant"):
         return True
-    return cmd_kind == "txn" and txn is not None and txn_puts(txn)
+    return kind == "txn" and txn_has(cmd.txn, PUTS)
 
 
-def txn_puts(req: rpc_pb2.TxnRequest) -> bool:
+PUTS = frozenset({"request_put"})
+WRITES = frozenset({"request_put", "request_delete_range"})
+
+
+def txn_has(req: rpc_pb2.TxnRequest, kinds: frozenset[str]) -> bool:
+    """Whether any branch of the txn (or of a nested one) has an op of ``kinds``."""
     for op in (*req.success, *req.failure):
         kind = op.WhichOneof("request")
-        if kind == "request_put" or (kind == "request_txn" and txn_puts(op.request_txn)):
+        if kind in kinds or (kind == "request_txn" and txn_has(op.request_txn, kinds)):
             return True
     return False
 
