@@ -168,18 +168,12 @@ def test_wiped_member_rejoins_and_catches_up_by_snapshot(tmp_path: Path) -> None
         assert "installed snapshot" in log, "the rejoined member should catch up by snapshot"
 
 
-def _raft_index(member: Member) -> int:
-    with grpc.insecure_channel(member.endpoint) as ch:
-        resp = rpc_pb2_grpc.MaintenanceStub(ch).Status(rpc_pb2.StatusRequest(), timeout=10)
-    return int(resp.raftIndex)
-
-
 def test_linearizable_reads_are_confirmed_without_log_entries(tmp_path: Path) -> None:
     """ReadIndex: a linearizable read costs a heartbeat round, not a log entry,
     and still sees a write acknowledged by another member just before."""
     with kv_cluster(tmp_path) as cluster:
         writer, reader = cluster.members[0], cluster.members[1]
-        before = max(_raft_index(m) for m in cluster.members)
+        before = max(cluster.status(m).raftIndex for m in cluster.members)
         w_channel, w_stub = kv(writer)
         r_channel, r_stub = kv(reader)
         with w_channel, r_channel:
@@ -189,8 +183,10 @@ def test_linearizable_reads_are_confirmed_without_log_entries(tmp_path: Path) ->
                 got = r_stub.Range(rpc_pb2.RangeRequest(key=b"/ri/k"), timeout=10)
                 assert [kv_.value for kv_ in got.kvs] == [value]
         # 20 puts; a barrier entry per read would have added 20 more
-        wait_until(lambda: len({_raft_index(m) for m in cluster.members}) == 1, timeout=10)
-        assert _raft_index(cluster.members[0]) - before < 30
+        wait_until(
+            lambda: len({cluster.status(m).raftIndex for m in cluster.members}) == 1, timeout=10
+        )
+        assert cluster.status(cluster.members[0]).raftIndex - before < 30
 
 
 def test_a_full_cluster_refuses_writes_and_stays_up(tmp_path: Path) -> None:
