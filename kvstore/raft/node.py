@@ -148,15 +148,28 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._tick_calls: deque[Callable[[], None]] = deque()
         self.addOnTickCallback(self._on_tick)
 
+    def _onTick(self, timeToWait: float = 0.0) -> None:
+        # Proposals that woke this thread go into the log first, and out in
+        # an append-entries at once if the leader is idle. pysyncobj's tick
+        # would first send a due heartbeat without them, and only then look
+        # at new commands: one message round more for a lone write.
+        if self._tick_calls and self._SyncObj__transport.ready:
+            self._run_tick_calls()
+            self._checkCommandsToApply()
+        super()._onTick(timeToWait)
+
     def _on_tick(self) -> None:
         self.flush_pending()
+        self._run_tick_calls()
+        self._reads_tick()
+
+    def _run_tick_calls(self) -> None:
         while self._tick_calls:
             call = self._tick_calls.popleft()
             try:
                 call()
             except Exception:
                 logger.exception("tick call failed")
-        self._reads_tick()
 
     def call_on_tick(self, call: Callable[[], None]) -> None:
         """Run ``call`` on the tick thread (pysyncobj's state is not thread-safe)."""

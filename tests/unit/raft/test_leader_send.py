@@ -1,0 +1,67 @@
+"""When a leader sends a proposal, on a real RaftNode (pysyncobj underneath).
+
+The node never starts its tick thread: each test ticks it by hand and
+captures what its transport would send to the one (unreachable) peer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pysyncobj import SyncObjConf
+from pysyncobj.transport import TCPTransport
+
+from kvstore.raft.node import RaftNode
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    captured: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        TCPTransport, "send", lambda _self, _node, message: captured.append(message) or True
+    )
+    return captured
+
+
+@pytest.fixture
+def leader(tmp_path: Path, sent: list[dict[str, Any]]) -> Iterator[RaftNode]:
+    conf = SyncObjConf(
+        autoTick=False,
+        dynamicMembershipChange=True,
+        fullDumpFile=str(tmp_path / "dump"),
+        appendEntriesPeriod=0.05,
+        raftMinTimeout=100,
+        raftMaxTimeout=200,
+        connectionTimeout=300,
+    )
+    # port 0: the node binds whatever is free (it never accepts anything)
+    node = RaftNode("127.0.0.1:0", ["127.0.0.1:9"], conf, None, None, None)  # type: ignore[arg-type]
+    node._onTick(0.0)  # the transport gets ready
+    (peer,) = node._SyncObj__otherNodes
+    node._SyncObj__connectedNodes.add(peer)
+    node._SyncObj__setCurrentTerm(1, None)
+    node._SyncObj__onBecomeLeader()
+    node._onTick(0.0)  # the leader's no-op entry goes out
+    assert node.is_leader()
+    sent.clear()
+    yield node
+    node.destroy()
+
+
+def _appends(sent: list[dict[str, Any]]) -> list[list[Any]]:
+    return [m["entries"] for m in sent if m.get("type") == "append_entries"]
+
+
+def test_a_proposal_rides_the_first_append_entries_when_a_heartbeat_is_due(
+    leader: RaftNode, sent: list[dict[str, Any]]
+) -> None:
+    leader._SyncObj__newAppendEntriesTime = 0.0  # a heartbeat is due
+    leader.call_on_tick(lambda: leader.apply_command(b"payload", callback=lambda *_: None))
+    leader._onTick(0.0)
+    appends = _appends(sent)
+    assert appends, "the tick sent nothing"
+    assert [e[0] for e in appends[0]][-1:] == [leader._SyncObj__raftLog[-1][0]]
+    assert len(appends) == 1, "an empty heartbeat went out ahead of the entry"
