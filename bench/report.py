@@ -25,6 +25,8 @@ FIGURES = [
     ("degraded_put_rate", "puts/s with 2 of 3 up"),
 ]
 RATIO_OF = ("kvstore", "etcd")
+#: the empty gRPC server (bench.floor); its rows get their own table
+FLOOR = "grpc-floor"
 HOW_TO_READ = [
     "- The load generator shares the machine's cores with the servers. With few cores the "
     "Python client saturates first, so etcd's figures at 16/128 in flight are a lower bound "
@@ -182,8 +184,10 @@ LIMITS = """## What limits kvstore
 - **gRPC in Python.** Most of a member's main thread is grpcio's own per-call
   machinery (its Cython and asyncio callbacks), not kvstore's code: a
   serializable get spends about a sixth of its CPU in kvstore (validation, the
-  LMDB read, the response). The load generator, also Python, shares the two
-  cores, so etcd's figures at high concurrency are a lower bound.
+  LMDB read, the response). The floor table under "1 member" measures it: an
+  empty grpcio server, driven the same way, is itself far below etcd, so no
+  kvstore on grpcio can meet "serializable get ≥ 1.0" on this machine. The
+  load generator, also Python, shares the cores with the servers.
 - **pysyncobj and the GIL.** In a cluster, Raft runs on pysyncobj's tick thread
   in the same process: pickling, encryption with the peer secret, one message
   per forwarded proposal and its answer. It takes the GIL from the event loop.
@@ -224,6 +228,41 @@ def targets(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def floor(runs: list[dict[str, Any]]) -> list[str]:
+    """The floor's table: reads per second of an empty grpcio server beside both systems'."""
+    by_system = {r["system"]: r for r in runs if r["members"] == 1}
+    found = by_system.get(FLOOR)
+    if found is None:
+        return []
+    lines = [
+        "### The floor: an empty Python gRPC server",
+        "",
+        "`bench.floor` answers Range with one key-value of the same size, on grpc.aio with "
+        "kvstore's server options, and does nothing else: no storage, validation, auth or "
+        "Raft. Driven by the same load generator, its reads per second are the most any "
+        "server built on grpcio serves on this machine.",
+        "",
+    ]
+    if found.get("status") != "ok":
+        return [*lines, f"- **{found.get('status')}** — {found.get('reason', '')}", ""]
+    lines += [
+        "| Workload | floor ops/s | kvstore ops/s | etcd ops/s | kvstore/floor | floor/etcd |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in found.get("workloads", {}):
+        figures = {
+            s: by_system.get(s, {}).get("workloads", {}).get(name, {}).get("ops_per_s")
+            for s in (FLOOR, *RATIO_OF)
+        }
+        floor_ops, kv, etcd = figures[FLOOR], figures["kvstore"], figures["etcd"]
+        lines.append(
+            f"| {name} | {_fmt(floor_ops)} | {_fmt(kv)} | {_fmt(etcd)} | "
+            f"{_ratio(kv, floor_ops)} | {_ratio(floor_ops, etcd)} |"
+        )
+    lines.append("")
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     meta = result["meta"]
     m, v = meta["machine"], meta["versions"]
@@ -247,9 +286,10 @@ def markdown(result: dict[str, Any]) -> str:
         *HOW_TO_READ,
         "",
     ]
-    sizes = sorted({r["members"] for r in result["runs"]})
+    measured = [r for r in result["runs"] if r["system"] != FLOOR]
+    sizes = sorted({r["members"] for r in measured})
     for size in sizes:
-        runs = [r for r in result["runs"] if r["members"] == size]
+        runs = [r for r in measured if r["members"] == size]
         out.append(f"## {size} member{'s' if size > 1 else ''}")
         out.append("")
         for r in runs:
@@ -259,6 +299,8 @@ def markdown(result: dict[str, Any]) -> str:
             out.append("")
         out += table(runs)
         out.append("")
+        if size == 1:
+            out += floor(result["runs"])
     if {r["system"] for r in result["runs"]} >= {"kvstore", "etcd"}:
         out += targets(result)
         out.append("")

@@ -18,7 +18,7 @@ import grpc
 from bench import workloads as w
 from bench.config import BenchConfig
 from bench.loadgen import LoadGenerator, LoadGenError
-from bench.servers import NotAvailable, deployment, etcd_version
+from bench.servers import FLOOR, NotAvailable, deployment, etcd_version
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,8 @@ def run_size(
             for system, bench in benches.items():
                 row = runs[system]["workloads"][name] = _guarded(step, bench)
                 progress(f"{system + '-' + str(members):10} {name:24} {summary(row)}")
+    if members == 1 and "kvstore" in benches:
+        runs[FLOOR] = run_floor(config, loadgen, tmp, progress)
     for system in benches:
         rows = runs[system]["workloads"]
         try:
@@ -107,6 +109,29 @@ def run_size(
         progress(f"{system + '-' + str(members):10} {'footprint':24} {summary(rows['footprint'])}")
         runs[system]["status"] = "ok"
     return list(runs.values())
+
+
+def floor_plan() -> Plan:
+    return [(f"get.serializable.c{n}", w.get(True, n)) for n in (1, 16, 128)]
+
+
+def run_floor(
+    config: BenchConfig, loadgen: LoadGenerator, tmp: Path, progress: Progress
+) -> dict[str, Any]:
+    """Serializable gets against ``bench.floor``, the most a grpcio server serves here."""
+    run: dict[str, Any] = {"system": FLOOR, "members": 1, "workloads": {}}
+    try:
+        with deployment(FLOOR, 1, tmp / FLOOR) as dep:
+            bench = w.Bench(config, loadgen, dep)
+            for name, step in floor_plan():
+                row = run["workloads"][name] = _guarded(step, bench)
+                progress(f"{FLOOR:10} {name:24} {summary(row)}")
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        run.update(status="failed", reason=f"set-up: {exc}")
+        progress(f"{FLOOR:10} FAILED to set up: {exc}")
+        return run
+    run["status"] = "ok"
+    return run
 
 
 def summary(row: w.Row) -> str:

@@ -253,9 +253,22 @@ def kvstore_members(tmp: Path, size: int) -> list[Member]:
     return members
 
 
+def floor_members(tmp: Path, size: int, value_bytes: int = 256) -> list[Member]:
+    """The floor (``bench.floor``): one empty Python gRPC server."""
+    if size != 1:
+        raise ValueError("the floor server runs alone")
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "bench.floor", "--port", str(port), "--value-bytes", str(value_bytes)
+    ]  # fmt: skip
+    return [Member(FLOOR, "floor", port, argv, tmp / "floor.log")]
+
+
+FLOOR = "grpc-floor"
 LAYOUTS: dict[str, Callable[[Path, int], list[Member]]] = {
     "kvstore": kvstore_members,
     "etcd": etcd_members,
+    FLOOR: floor_members,
 }
 
 

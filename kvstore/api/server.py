@@ -54,6 +54,19 @@ SERVICE_NAMES = [
 ]
 
 
+def server_options(max_request_bytes: int) -> list[tuple[str, int]]:
+    """The gRPC server's channel options (also used by the bench's floor server)."""
+    return [
+        ("grpc.max_receive_message_length", max_request_bytes + GRPC_OVERHEAD_BYTES),
+        ("grpc.max_send_message_length", 2**31 - 1),
+        ("grpc.so_reuseport", 0),
+        # clients ping idle streams (watches); allow it as etcd does
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+        ("grpc.http2.max_ping_strikes", 0),
+    ]
+
+
 class KvServer:
     """One kvstore member serving the etcd v3 API. ``start()`` / ``aclose()``."""
 
@@ -99,17 +112,7 @@ class KvServer:
         tls = cfg.client_tls
         guard = AuthGuard(store, keeper, client_cert_auth=tls is not None and tls.client_cert_auth)
         member = Member(cfg, self.identity, store, proposer, hub, lessor, guard)
-        server = self._grpc = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", cfg.max_request_bytes + GRPC_OVERHEAD_BYTES),
-                ("grpc.max_send_message_length", 2**31 - 1),
-                ("grpc.so_reuseport", 0),
-                # clients ping idle streams (watches); allow it as etcd does
-                ("grpc.keepalive_permit_without_calls", 1),
-                ("grpc.http2.min_ping_interval_without_data_ms", 5000),
-                ("grpc.http2.max_ping_strikes", 0),
-            ],
-        )
+        server = self._grpc = grpc.aio.server(options=server_options(cfg.max_request_bytes))
         etcd = WrappingServer(
             server, lambda method, handler: guarded(with_caller(method, handler, guard))
         ).as_server()

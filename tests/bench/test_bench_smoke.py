@@ -41,14 +41,15 @@ def smoke_result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     argv += ["--out", str(out), "--markdown", str(out / "RESULTS.md")]
     proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=55)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert (out / "RESULTS.md").read_text().count("| put.seq |") >= 1
+    results_md = (out / "RESULTS.md").read_text()
+    assert results_md.count("| put.seq |") >= 1 and "### The floor" in results_md
     result: dict[str, Any] = json.loads((out / "latest.json").read_text())
     return result
 
 
 def _workloads(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     runs = result["runs"]
-    assert isinstance(runs, list) and len(runs) == 1
+    assert isinstance(runs, list) and [r["system"] for r in runs] == ["kvstore", "grpc-floor"]
     run = runs[0]
     assert run["system"] == "kvstore" and run["members"] == 1 and run["status"] == "ok"
     workloads: dict[str, dict[str, Any]] = run["workloads"]
@@ -90,3 +91,11 @@ def test_metadata_names_machine_and_versions(smoke_result: dict[str, Any]) -> No
     assert meta["mode"] == "smoke"
     assert {"python", "grpcio", "kvstore"} <= set(meta["versions"])
     assert meta["machine"]["cores"] >= 1
+
+
+def test_the_floor_server_answered_every_get(smoke_result: dict[str, Any]) -> None:
+    (floor,) = [r for r in smoke_result["runs"] if r["system"] == "grpc-floor"]
+    assert floor["status"] == "ok" and floor["members"] == 1
+    for n in (1, 16, 128):
+        row = floor["workloads"][f"get.serializable.c{n}"]
+        assert row["ops"] > 0 and row.get("hit", 0) == row["ops"] and not row["errors"], row

@@ -33,3 +33,27 @@ def test_failover_target_is_absolute() -> None:
     result = {"runs": [_run("kvstore", 3, cluster_failover={"failover_ms": 3500.0})]}
     (line,) = [x for x in report.targets(result) if x.startswith("| failover")]
     assert "3,500 ms" in line and line.endswith("| not met |")
+
+
+def test_the_floor_gets_its_own_table_with_both_ratios() -> None:
+    get = "get_serializable_c128"
+    result = {
+        "meta": {
+            "date": "2026-01-01T00:00:00+00:00",
+            "mode": "quick",
+            "machine": {"cpu": "cpu", "cores": 2, "ram_gib": 1.0, "kernel": "6"},
+            "versions": {},
+            "loadgen_procs": 2,
+            "timing": {"warmup_s": 0.5, "duration_s": 2.0},
+        },
+        "runs": [
+            _run("kvstore", 1, **{get: {"ops_per_s": 3000.0}}),
+            _run("etcd", 1, **{get: {"ops_per_s": 10000.0}}),
+            _run("grpc-floor", 1, **{get: {"ops_per_s": 4000.0}}),
+        ],
+    }
+    text = report.markdown(result)
+    row = "| get.serializable.c128 | 4,000 | 3,000 | 10,000 | 0.75 | 0.40 |"
+    assert "### The floor" in text and row in text
+    # the main table has no floor column
+    assert "| Workload | Figure | kvstore | etcd | kvstore/etcd |" in text
