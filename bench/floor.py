@@ -1,12 +1,13 @@
 """The floor: a Python gRPC server that does nothing but answer.
 
 ``python -m bench.floor --port N --value-bytes B`` serves KV.Range with one
-key-value of B bytes (the shape of a get's answer) and Maintenance.Status,
-on grpc.aio with kvstore's own server options, and no storage, validation,
-auth or Raft behind it. The bench drives it with the same load generator as
-kvstore and etcd: its reads per second are the most any kvstore built on
-grpcio could serve on this machine, so they show how much of a gap to etcd
-is grpcio's and how much is kvstore's.
+key-value of B bytes (the shape of a get's answer), KV.Put with a bare
+response, and Maintenance.Status, on grpc.aio with kvstore's own server
+options, and no storage, validation, auth or Raft behind it. The bench drives
+it with the same load generator as kvstore and etcd (three of them, one per
+endpoint, in place of a 3-member cluster): its figures are the most any
+kvstore built on grpcio could reach on this machine, so they show how much of
+a gap to etcd is grpcio's and how much is kvstore's.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class FloorKV(rpc_pb2_grpc.KVServicer):
             key=request.key, value=self._value, create_revision=1, mod_revision=1, version=1
         )
         return rpc_pb2.RangeResponse(header=_header(), kvs=[kv], count=1)
+
+    async def Put(self, request: rpc_pb2.PutRequest, context: Any) -> rpc_pb2.PutResponse:
+        return rpc_pb2.PutResponse(header=_header())
 
 
 class FloorMaintenance(rpc_pb2_grpc.MaintenanceServicer):

@@ -97,8 +97,8 @@ def run_size(
             for system, bench in benches.items():
                 row = runs[system]["workloads"][name] = _guarded(step, bench)
                 progress(f"{system + '-' + str(members):10} {name:24} {summary(row)}")
-    if members == 1 and "kvstore" in benches:
-        runs[FLOOR] = run_floor(config, loadgen, tmp, progress)
+    if "kvstore" in benches:
+        runs[FLOOR] = run_floor(config, loadgen, members, tmp, progress)
     for system in benches:
         rows = runs[system]["workloads"]
         try:
@@ -112,23 +112,32 @@ def run_size(
 
 
 def floor_plan() -> Plan:
-    return [(f"get.serializable.c{n}", w.get(True, n)) for n in (1, 16, 128)]
+    """What the floor serves: the figures of the targets that depend on gRPC alone."""
+    return [
+        ("put.seq", w.put(1)),
+        ("put.c128", w.put(128)),
+        ("get.serializable.c1", w.get(True, 1)),
+        ("get.serializable.c128", w.get(True, 128)),
+        # the floor reads alike either way; a row of its own sits beside the target's
+        ("get.linearizable.c128", w.get(False, 128)),
+    ]
 
 
 def run_floor(
-    config: BenchConfig, loadgen: LoadGenerator, tmp: Path, progress: Progress
+    config: BenchConfig, loadgen: LoadGenerator, members: int, tmp: Path, progress: Progress
 ) -> dict[str, Any]:
-    """Serializable gets against ``bench.floor``, the most a grpcio server serves here."""
-    run: dict[str, Any] = {"system": FLOOR, "members": 1, "workloads": {}}
+    """The floor's figures: one empty grpcio server per member of the deployment compared."""
+    run: dict[str, Any] = {"system": FLOOR, "members": members, "workloads": {}}
+    label = f"{FLOOR}-{members}"
     try:
-        with deployment(FLOOR, 1, tmp / FLOOR) as dep:
+        with deployment(FLOOR, members, tmp / label) as dep:
             bench = w.Bench(config, loadgen, dep)
             for name, step in floor_plan():
                 row = run["workloads"][name] = _guarded(step, bench)
-                progress(f"{FLOOR:10} {name:24} {summary(row)}")
+                progress(f"{label:10} {name:24} {summary(row)}")
     except (RuntimeError, TimeoutError, OSError) as exc:
         run.update(status="failed", reason=f"set-up: {exc}")
-        progress(f"{FLOOR:10} FAILED to set up: {exc}")
+        progress(f"{label:10} FAILED to set up: {exc}")
         return run
     run["status"] = "ok"
     return run

@@ -254,14 +254,16 @@ def kvstore_members(tmp: Path, size: int) -> list[Member]:
 
 
 def floor_members(tmp: Path, size: int, value_bytes: int = 256) -> list[Member]:
-    """The floor (``bench.floor``): one empty Python gRPC server."""
-    if size != 1:
-        raise ValueError("the floor server runs alone")
-    port = free_port()
-    argv = [
-        sys.executable, "-m", "bench.floor", "--port", str(port), "--value-bytes", str(value_bytes)
-    ]  # fmt: skip
-    return [Member(FLOOR, "floor", port, argv, tmp / "floor.log")]
+    """The floor (``bench.floor``): ``size`` independent empty Python gRPC servers."""
+    members = []
+    for i in range(size):
+        port = free_port()
+        argv = [
+            sys.executable, "-m", "bench.floor",
+            "--port", str(port), "--value-bytes", str(value_bytes),
+        ]  # fmt: skip
+        members.append(Member(FLOOR, f"floor{i}", port, argv, tmp / f"floor{i}.log"))
+    return members
 
 
 FLOOR = "grpc-floor"
