@@ -8,6 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from kvstore.client._auth import AuthMixin
 from kvstore.client._connection import ClientConfig, Connection, make_config
 from kvstore.client._kv import KVMixin
 from kvstore.client._lease import KeepAlive, LeaseMixin
@@ -16,7 +17,7 @@ from kvstore.client._types import KeyLike, WatchFilter
 from kvstore.client._watch import Watch, WatchHub
 
 
-class Client(KVMixin, LeaseMixin, MaintenanceMixin):
+class Client(KVMixin, LeaseMixin, MaintenanceMixin, AuthMixin):
     """An etcd v3 client for real etcd and for kvstore.
 
     Owns one gRPC channel per endpoint, one shared Watch stream, and every

@@ -10,6 +10,8 @@ Retry policy (the contract the rest of the client relies on):
   could be made). Anything else — deadline exceeded, connection lost mid-call,
   "etcdserver: request timed out" — raises :class:`OutcomeUnknownError`.
 * An expired auth token is refreshed once with the configured username/password.
+* Credentials given while the server has auth disabled are not an error (as in
+  etcd's clientv3): calls go without a token until auth is enabled.
 
 One gRPC channel is kept per endpoint; ``current`` is the endpoint that last worked,
 and every call starts there.
@@ -29,6 +31,7 @@ import grpc  # type: ignore[import-untyped, unused-ignore]
 import grpc.aio  # type: ignore[import-untyped, unused-ignore]
 
 from kvstore.client._errors import (
+    AuthNotEnabledError,
     ClientError,
     ConnectionFailedError,
     InvalidAuthTokenError,
@@ -201,7 +204,11 @@ class Connection:
         assert cfg.username is not None and cfg.password is not None
         request = rpc_pb2.AuthenticateRequest(name=cfg.username, password=cfg.password)
         self._token = None
-        response = await self.call(lambda s: s.auth.Authenticate, request, mutation=False)
+        try:
+            response = await self.call(lambda s: s.auth.Authenticate, request, mutation=False)
+        except AuthNotEnabledError:
+            logger.debug("auth is not enabled; calls go without a token user=%s", cfg.username)
+            return
         self._token = response.token
 
     async def _connected(self, index: int, timeout: float) -> bool:  # noqa: ASYNC109

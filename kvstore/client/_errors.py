@@ -20,7 +20,12 @@
     │   └── LeaseExpiredError        a keep-alive found its lease gone
     ├── AuthError
     │   ├── PermissionDeniedError, InvalidAuthTokenError,
-    │   └── AuthNotEnabledError, AuthFailedError
+    │   ├── AuthNotEnabledError, AuthFailedError,
+    │   ├── RootUserNotExistError, RootRoleNotExistError   (auth enable)
+    │   ├── UserExistsError, UserNotFoundError, UserEmptyError,
+    │   ├── RoleExistsError, RoleNotFoundError, RoleEmptyError,
+    │   ├── RoleNotGrantedError, PermissionNotGrantedError
+    │   └── InvalidAuthMgmtError     e.g. deleting root while auth is on
     ├── NoSpaceError                 "etcdserver: mvcc: database space exceeded"
     ├── WatchCanceledError           the server canceled a watch (not compaction)
     └── ElectionError
@@ -176,6 +181,50 @@ class AuthFailedError(AuthError):
     pass
 
 
+class RootUserNotExistError(AuthError):
+    """``auth_enable`` without a ``root`` user."""
+
+
+class RootRoleNotExistError(AuthError):
+    """``auth_enable`` while the ``root`` user lacks the ``root`` role."""
+
+
+class UserExistsError(AuthError):
+    pass
+
+
+class UserNotFoundError(AuthError):
+    pass
+
+
+class UserEmptyError(AuthError):
+    pass
+
+
+class RoleExistsError(AuthError):
+    pass
+
+
+class RoleNotFoundError(AuthError):
+    pass
+
+
+class RoleEmptyError(AuthError):
+    pass
+
+
+class RoleNotGrantedError(AuthError):
+    """Revoking a role the user does not hold."""
+
+
+class PermissionNotGrantedError(AuthError):
+    """Revoking a permission the role does not hold (ranges must match exactly)."""
+
+
+class InvalidAuthMgmtError(AuthError):
+    """A change that would lock root out while auth is on."""
+
+
 class NoSpaceError(ClientError):
     pass
 
@@ -218,6 +267,17 @@ _BY_MESSAGE: dict[str, type[ClientError]] = {
     "etcdserver: invalid auth token": InvalidAuthTokenError,
     "etcdserver: authentication is not enabled": AuthNotEnabledError,
     "etcdserver: authentication failed, invalid user ID or password": AuthFailedError,
+    "etcdserver: root user does not exist": RootUserNotExistError,
+    "etcdserver: root user does not have root role": RootRoleNotExistError,
+    "etcdserver: user name already exists": UserExistsError,
+    "etcdserver: user name not found": UserNotFoundError,
+    "etcdserver: user name is empty": UserEmptyError,
+    "etcdserver: role name already exists": RoleExistsError,
+    "etcdserver: role name not found": RoleNotFoundError,
+    "etcdserver: role name is empty": RoleEmptyError,
+    "etcdserver: role is not granted to the user": RoleNotGrantedError,
+    "etcdserver: permission is not granted to the role": PermissionNotGrantedError,
+    "etcdserver: invalid auth management": InvalidAuthMgmtError,
 }
 
 # Messages saying a proposal was made but its fate is not known.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from kvstore.pb import kv_pb2, rpc_pb2
+from kvstore.pb import auth_pb2, kv_pb2, rpc_pb2
 
 KeyLike = bytes | str
 
@@ -269,3 +269,65 @@ class HashKV:
     header: Header
     hash: int
     compact_revision: int
+
+
+# --- auth -----------------------------------------------------------------------
+
+
+class PermissionType(enum.IntEnum):
+    """What a role may do in a key range."""
+
+    READ = auth_pb2.Permission.READ
+    WRITE = auth_pb2.Permission.WRITE
+    READWRITE = auth_pb2.Permission.READWRITE
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """``perm_type`` on ``[key, range_end)`` (empty ``range_end``: the key alone;
+    ``b"\\0"``: every key ≥ ``key``)."""
+
+    perm_type: PermissionType
+    key: bytes
+    range_end: bytes = b""
+
+    @classmethod
+    def from_pb(cls, pb: auth_pb2.Permission) -> Permission:
+        return cls(PermissionType(pb.permType), pb.key, pb.range_end)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthStatus:
+    header: Header
+    enabled: bool
+    auth_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """A user and the roles granted to it (sorted)."""
+
+    header: Header
+    name: str
+    roles: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RoleInfo:
+    """A role and its key permissions (sorted by key, then range_end)."""
+
+    header: Header
+    name: str
+    permissions: list[Permission]
+
+
+@dataclass(frozen=True, slots=True)
+class UserList:
+    header: Header
+    users: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RoleList:
+    header: Header
+    roles: list[str]

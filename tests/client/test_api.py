@@ -19,6 +19,12 @@ EXPECTED = {
     "TooManyOpsError", "Txn", "TxnResult", "UnavailableError", "ValueProvidedError", "Watch",
     "WatchCanceledError", "WatchFilter", "WatchResponse", "delete", "get", "prefix_end", "put",
     "txn",
+    # auth management
+    "AuthStatus", "InvalidAuthMgmtError", "Permission", "PermissionNotGrantedError",
+    "PermissionType", "RoleEmptyError", "RoleExistsError", "RoleInfo", "RoleList",
+    "RoleNotFoundError", "RoleNotGrantedError", "RootRoleNotExistError",
+    "RootUserNotExistError", "UserEmptyError", "UserExistsError", "UserInfo", "UserList",
+    "UserNotFoundError",
 }  # fmt: skip
 
 
