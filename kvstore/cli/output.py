@@ -41,9 +41,36 @@ def text(data: bytes) -> str:
     return data.decode("utf-8", "backslashreplace")
 
 
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    "\\": "\\\\",
+    '"': '\\"',
+}
+
+
 def go_quote(value: str) -> str:
-    """Close to Go's %q: double quotes, escapes for quotes and control characters."""
-    return json.dumps(value, ensure_ascii=False)
+    """Go's %q: double quotes; C escapes, else \\xNN (ASCII) or \\uNNNN for the
+    unprintable (so a range end of "\\0" shows as "\\x00", as etcdctl prints it)."""
+    out: list[str] = []
+    for ch in value:
+        code = ord(ch)
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
 
 
 def human_bytes(size: int) -> str:
