@@ -4,7 +4,8 @@ Names, flags and ``simple`` output follow etcdctl 3.4 (``User alice created``,
 ``Role r1 updated``, ``role get`` listing the KV Read/Write ranges). ``-w json`` and
 ``-w fields`` print the server's response as etcdctl does (a change prints only its
 header); etcdctl has no tables for these, kvctl prints one for ``get`` and ``list``
-and the simple line for a change. ``auth status`` is etcdctl 3.5's.
+and the simple line for a change. ``user get --detail -w json`` prints the user's
+document, then each role's, one a line. ``auth status`` is etcdctl 3.5's.
 
 Passwords: ``user add NAME:PASSWORD``, ``--new-user-password``, or else a hidden
 prompt (twice) when stdin is a terminal, or one line read from stdin when it is not
@@ -90,7 +91,8 @@ def auth_enable() -> None:
 
     As etcdctl does, a root user without the root role is given it first.
     """
-    client = session().client()
+    sess = session()
+    client = sess.client()
     try:
         client.auth_enable()
     except RootRoleNotExistError:
@@ -98,14 +100,15 @@ def auth_enable() -> None:
             client.role_add(ROOT)
         client.user_grant_role(ROOT, ROOT)
         client.auth_enable()
-    session().out.line("Authentication Enabled")
+    sess.out.line("Authentication Enabled")
 
 
 @auth_group.command("disable")
 def auth_disable() -> None:
     """Disable authentication."""
-    session().client().auth_disable()
-    session().out.line("Authentication Disabled")
+    sess = session()
+    sess.client().auth_disable()
+    sess.out.line("Authentication Disabled")
 
 
 @auth_group.command("status")
