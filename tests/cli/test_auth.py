@@ -7,6 +7,7 @@ outputs compared.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import subprocess
@@ -165,11 +166,20 @@ def test_outputs_match_etcdctl(fresh_server: ServerProcess) -> None:
     assert ok(invoke(ep, "user", "list")) == "user-e\nuser-k\n"
 
 
-def test_table_output(fresh_server: ServerProcess) -> None:
-    """etcdctl has no tables for these; kvctl prints one for get and list."""
+def test_outputs_etcdctl_lacks(fresh_server: ServerProcess) -> None:
+    """Tables for get and list, one JSON document a line for --detail, auth status."""
     ep = fresh_server.endpoint
     ok(invoke(ep, "role", "add", "r1"))
     ok(invoke(ep, "role", "grant-permission", "r1", "read", "/a", "/b"))
+    ok(invoke(ep, "user", "add", "u1", "--no-password"))
+    ok(invoke(ep, "user", "grant-role", "u1", "r1"))
+    user_doc, role_doc = map(
+        json.loads, ok(invoke(ep, "-w", "json", "user", "get", "u1", "--detail")).splitlines()
+    )
+    assert user_doc["roles"] == ["r1"]
+    assert role_doc["perm"] == [{"key": "L2E=", "range_end": "L2I="}]  # READ is 0: omitted
+    status = json.loads(ok(invoke(ep, "-w", "json", "auth", "status")))
+    assert "enabled" not in status and status["authRevision"] > 0
     table = ok(invoke(ep, "-w", "table", "role", "get", "r1")).splitlines()
     assert table[1].split() == ["|", "TYPE", "|", "KEY", "|", "RANGE", "END", "|"]
     assert table[3].split() == ["|", "READ", "|", "/a", "|", "/b", "|"]
