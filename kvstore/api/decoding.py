@@ -35,6 +35,15 @@ def guarded(handler: Handler) -> Handler:
     return _guarded(handler)
 
 
+def _passing_encoded(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    """A stream may yield responses it encoded itself (the watch hub does)."""
+
+    def encode(response: Any) -> bytes:
+        return response if isinstance(response, bytes) else serialize(response)
+
+    return encode
+
+
 def _guarded(handler: Handler) -> Handler:
     parse = handler.request_deserializer
     assert parse is not None
@@ -46,6 +55,8 @@ def _guarded(handler: Handler) -> Handler:
             return _Undecodable(exc)
 
     ser = handler.response_serializer
+    if ser is not None and (handler.unary_stream or handler.stream_stream):
+        ser = _passing_encoded(ser)
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary), deserialize, ser)
     if handler.unary_stream:

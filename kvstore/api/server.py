@@ -96,11 +96,16 @@ class KvServer:
         host = bind_address(self.config.listen_client_urls[0]).rsplit(":", 1)[0]
         return [f"{host}:{port}" for port in self.ports]
 
+    def _header_at(self, revision: int) -> rpc_pb2.ResponseHeader:
+        """A complete response header: identity, ``revision`` and the current term."""
+        term = self._proposer.term() if self._proposer is not None else 1
+        return self.identity.header(revision, term)
+
     async def start(self) -> None:
         cfg = self.config
         store = self._store = await asyncio.to_thread(MvccStore, cfg.storage)
         store.start()
-        hub = self._hub = WatchHub(store, cfg.watch, self.identity.header)
+        hub = self._hub = WatchHub(store, cfg.watch, self._header_at)
         lessor = self._lessor = Lessor(store, cfg.lease, self._revoke_lease, self._is_leader)
         keeper = TokenKeeper(cfg.auth.token_ttl)
         proposer = self._proposer = self._make_proposer(

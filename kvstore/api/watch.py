@@ -31,7 +31,7 @@ class WatchStream:
 
     def __init__(self, member: Member) -> None:
         self._m = member
-        self._queue: asyncio.Queue[rpc_pb2.WatchResponse | None] = asyncio.Queue(
+        self._queue: asyncio.Queue[rpc_pb2.WatchResponse | bytes | None] = asyncio.Queue(
             member.config.watch.send_queue_size
         )
         self._watchers: dict[int, Watcher] = {}
@@ -40,7 +40,7 @@ class WatchStream:
 
     # ---- Sink -----------------------------------------------------------------
 
-    def offer(self, response: rpc_pb2.WatchResponse) -> bool:
+    def offer(self, response: rpc_pb2.WatchResponse | bytes) -> bool:
         try:
             self._queue.put_nowait(response)
         except asyncio.QueueFull:
@@ -158,7 +158,7 @@ class WatchStream:
             self._m.hub.remove(watcher)
         self._watchers.clear()
 
-    async def responses(self) -> AsyncIterator[rpc_pb2.WatchResponse]:
+    async def responses(self) -> AsyncIterator[rpc_pb2.WatchResponse | bytes]:
         while True:
             resp = await self._queue.get()
             if resp is None:
@@ -170,18 +170,20 @@ class WatchService(rpc_pb2_grpc.WatchServicer):
     def __init__(self, member: Member) -> None:
         self._m = member
 
-    async def Watch(
+    # bytes: responses the hub encoded; decoding.guarded's serializer passes them on
+    async def Watch(  # type: ignore[override]
         self,
         request_iterator: AsyncIterator[rpc_pb2.WatchRequest],
         context: Ctx,
-    ) -> AsyncIterator[rpc_pb2.WatchResponse]:
+    ) -> AsyncIterator[rpc_pb2.WatchResponse | bytes]:
         stream = WatchStream(self._m)
         loop = asyncio.get_running_loop()
         receiver = loop.create_task(stream.receive(request_iterator))
         ticker = loop.create_task(self._tick(stream))
         try:
             async for resp in stream.responses():
-                self._m.identity.stamp(resp.header, self._m.proposer.term())
+                if not isinstance(resp, bytes):  # the hub encodes live events, header and all
+                    self._m.identity.stamp(resp.header, self._m.proposer.term())
                 yield resp
         finally:
             stream.close()

@@ -18,10 +18,12 @@ from kvstore.config import WatchConfig
 from kvstore.pb import kv_pb2, rpc_pb2
 from kvstore.storage.effects import Effects
 from kvstore.storage.store import MvccStore
+from kvstore.watch.encoding import BatchEncoder
 from kvstore.watch.watcher import Watcher
 
 logger = logging.getLogger(__name__)
 
+#: the complete header (identity and term included) at a revision
 HeaderFn = Callable[[int], rpc_pb2.ResponseHeader]
 # events per response while catching up; a revision is never split
 CATCHUP_EVENTS_PER_RESPONSE = 1000
@@ -83,34 +85,40 @@ class WatchHub:
             return
         if effects.events:
             self.revision = effects.events[-1][0]
+            encoder = BatchEncoder(self._header)
             for watcher in list(self._synced):
-                self._deliver(watcher, effects.events)
+                self._deliver(watcher, effects.events, encoder)
         self.revision = max(self.revision, effects.revision)
 
-    def _deliver(self, watcher: Watcher, revisions: list[tuple[int, list[kv_pb2.Event]]]) -> None:
+    def _deliver(
+        self,
+        watcher: Watcher,
+        revisions: list[tuple[int, list[kv_pb2.Event]]],
+        encoder: BatchEncoder,
+    ) -> None:
         pending: list[kv_pb2.Event] = []
         pending_rev = 0
         for rev, events in revisions:
             if rev < watcher.next_rev:
                 continue
-            chosen = watcher.select(events)
+            chosen = watcher.choose(events)
             if not chosen:
                 continue
             if pending and len(pending) + len(chosen) > CATCHUP_EVENTS_PER_RESPONSE:
-                if not self._offer(watcher, pending, pending_rev):
+                if not self._offer(watcher, encoder, pending, pending_rev):
                     return
                 pending = []
             pending.extend(chosen)
             pending_rev = rev
-        if pending and not self._offer(watcher, pending, pending_rev):
+        if pending and not self._offer(watcher, encoder, pending, pending_rev):
             return
         watcher.next_rev = max(watcher.next_rev, revisions[-1][0] + 1)
 
-    def _offer(self, watcher: Watcher, events: list[kv_pb2.Event], rev: int) -> bool:
+    def _offer(
+        self, watcher: Watcher, encoder: BatchEncoder, events: list[kv_pb2.Event], rev: int
+    ) -> bool:
         """Queue ``events`` (up to ``rev``) without waiting, or move the watcher to catch-up."""
-        resp = rpc_pb2.WatchResponse(
-            header=self._header(rev), watch_id=watcher.watch_id, events=events
-        )
+        resp = encoder.response(watcher.watch_id, rev, events, watcher.prev_kv)
         if not watcher.sink.offer(resp):
             self.fallbacks += 1
             self._synced.discard(watcher)

@@ -15,8 +15,9 @@ NODELETE = rpc_pb2.WatchCreateRequest.NODELETE
 class Sink(Protocol):
     """Where a watcher's responses go: one per watch stream, bounded."""
 
-    def offer(self, response: rpc_pb2.WatchResponse) -> bool:
-        """Queue without waiting; False when the stream's buffer is full."""
+    def offer(self, response: rpc_pb2.WatchResponse | bytes) -> bool:
+        """Queue without waiting; False when the stream's buffer is full.
+        ``bytes``: a response already encoded, its header complete."""
 
     async def send(self, response: rpc_pb2.WatchResponse) -> None:
         """Queue, waiting for room."""
@@ -41,8 +42,9 @@ class Watcher:
     catchup_running: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
-    def select(self, events: list[kv_pb2.Event]) -> list[kv_pb2.Event]:
-        """The events of one revision this watcher receives, shaped for it."""
+    def choose(self, events: list[kv_pb2.Event]) -> list[kv_pb2.Event]:
+        """The events of one revision this watcher receives, as they are (with
+        ``prev_kv`` whether it asked or not)."""
         out: list[kv_pb2.Event] = []
         for ev in events:
             if not self.kr.contains(ev.kv.key):
@@ -51,7 +53,16 @@ class Watcher:
                 continue
             if ev.type == kv_pb2.Event.DELETE and NODELETE in self.filters:
                 continue
-            if not self.prev_kv and ev.HasField("prev_kv"):
-                ev = kv_pb2.Event(type=ev.type, kv=ev.kv)
             out.append(ev)
         return out
+
+    def select(self, events: list[kv_pb2.Event]) -> list[kv_pb2.Event]:
+        """The events of one revision this watcher receives, shaped for it."""
+        return [shape(ev, self.prev_kv) for ev in self.choose(events)]
+
+
+def shape(event: kv_pb2.Event, prev_kv: bool) -> kv_pb2.Event:
+    """``event`` as a watcher sees it: without ``prev_kv`` unless it asked."""
+    if prev_kv or not event.HasField("prev_kv"):
+        return event
+    return kv_pb2.Event(type=event.type, kv=event.kv)
