@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import re
 import signal
@@ -298,8 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"kvstore: {exc}", file=sys.stderr)
         return 2
+    # a crash in native code (LMDB, grpcio) leaves a Python traceback in the log
+    faulthandler.enable()
     try:
         return asyncio.run(serve(config))
-    except OSError as exc:
+    except (OSError, KvError) as exc:
         logger.error("cannot start: %s", exc)
         return 1

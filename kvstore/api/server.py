@@ -54,6 +54,17 @@ SERVICE_NAMES = [
 ]
 
 
+def _listen(server: grpc.aio.Server, url: str, creds: grpc.ServerCredentials | None) -> int:
+    """The port bound for ``url``; grpcio reports a failed bind as a bare RuntimeError."""
+    address = bind_address(url)
+    try:
+        if creds is None:
+            return server.add_insecure_port(address)
+        return server.add_secure_port(address, creds)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen for clients on {address} (in use or not local)") from exc
+
+
 def server_options(max_request_bytes: int) -> list[tuple[str, int]]:
     """The gRPC server's channel options (also used by the bench's floor server)."""
     return [
@@ -137,10 +148,9 @@ class KvServer:
             if is_https(url):
                 if tls is None:
                     raise KvError(f"kvstore: {url} needs --cert-file and --key-file")
-                creds = server_credentials(tls)
-                self.ports.append(server.add_secure_port(bind_address(url), creds))
+                self.ports.append(_listen(server, url, server_credentials(tls)))
             else:
-                self.ports.append(server.add_insecure_port(bind_address(url)))
+                self.ports.append(_listen(server, url, None))
         await server.start()
         self._health = health_servicer
         for name in ["", *SERVICE_NAMES]:

@@ -1,4 +1,4 @@
-"""A member whose peer port is taken stops with a clear error (as etcd does)."""
+"""A member whose peer or client port is taken stops with a clear error (as etcd does)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,18 @@ def test_member_exits_when_its_peer_port_is_taken(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 1
     assert f"cannot listen for peers on 127.0.0.1:{peer}" in result.stderr
+
+
+def test_member_exits_when_its_client_port_is_taken(tmp_path: Path) -> None:
+    client = free_port()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", client))
+        squatter.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "kvstore", "--name", "a", "--data-dir", str(tmp_path / "a"),
+             "--listen-client-urls", f"http://127.0.0.1:{client}", "--log-format", "text"],
+            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, check=False,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"cannot listen for clients on 127.0.0.1:{client}" in result.stderr
+    assert "Traceback" not in result.stderr
