@@ -92,18 +92,19 @@ class Backend:
         A full map is grown and reported as ``MapFullRetry`` so the caller can
         redo the same work in a fresh transaction; past the quota it is NOSPACE.
         """
-        with self._write_lock, self._gate.shared():
-            txn = self.env.begin(write=True)
+        with self._write_lock:
             try:
-                yield txn
-                txn.commit()
+                with self._gate.shared():
+                    txn = self.env.begin(write=True)
+                    try:
+                        yield txn
+                        txn.commit()
+                    except BaseException:
+                        txn.abort()
+                        raise
             except lmdb.MapFullError as exc:
-                txn.abort()
                 self._grow()
                 raise MapFullRetry() from exc
-            except BaseException:
-                txn.abort()
-                raise
 
     @property
     def map_limit(self) -> int:
@@ -117,12 +118,16 @@ class Backend:
         return self.size_in_use() + extra > self._config.quota_bytes
 
     def _grow(self) -> None:
-        current = int(self.env.info()["map_size"])
-        if current >= self.map_limit:
-            raise NoSpaceError()
-        new = min(current * 2, self.map_limit)
-        logger.info("growing LMDB map map_size=%d new_map_size=%d", current, new)
-        self.env.set_mapsize(new)
+        """Double the map (up to ``map_limit``). Shuts every reader out: LMDB
+        remaps the file, and a read transaction of another thread still using
+        the old mapping would touch unmapped memory (LMDB leaves that to us)."""
+        with self._gate.exclusive():
+            current = int(self.env.info()["map_size"])
+            if current >= self.map_limit:
+                raise NoSpaceError()
+            new = min(current * 2, self.map_limit)
+            logger.info("growing LMDB map map_size=%d new_map_size=%d", current, new)
+            self.env.set_mapsize(new)
 
     def file_size(self) -> int:
         try:
