@@ -38,7 +38,7 @@ from kvstore.raft import readindex
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.fsm import Applied, Entry, StateMachine
 from kvstore.raft.peertls import PeerTLS, TlsTcpConnection, TlsTcpServer, tls_connection_like
-from kvstore.raft.snapshots import read_snapshot, write_snapshot
+from kvstore.raft.snapshots import SnapshotCorrupt, read_snapshot, write_snapshot
 from kvstore.storage.effects import Effects
 
 logger = logging.getLogger(__name__)
@@ -403,7 +403,12 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         write_snapshot(self._fsm.store, path, raft_data)
 
     def _deserialize(self, path: str) -> Any:
-        raft_data, installed = read_snapshot(self._fsm.store, path)
+        try:
+            raft_data, installed = read_snapshot(self._fsm.store, path)
+        except SnapshotCorrupt as exc:
+            # pysyncobj gives up on this dump; the leader sends one again
+            logger.warning("snapshot refused path=%s error=%s", path, exc)
+            raise
         with self._fsm.store.read() as view:
             revision, applied = view.revision, view.applied[0]
         snapshot_index = int(raft_data[0][1])

@@ -1,10 +1,19 @@
 """Raft snapshots as LMDB copies (pysyncobj's serializer/deserializer hooks).
 
-File layout: 8-byte big-endian length N, N bytes of pickled Raft metadata
-(pysyncobj's last applied entries and cluster, which it pickles itself), then
-a compact LMDB copy. A snapshot is installed only if its applied index is newer
-than the local one: pysyncobj calls the deserializer both at start-up (for the
-local dump) and when the leader sends one, and cannot tell us which.
+File layout: the magic ``KVSNAP1\0``; 8-byte big-endian length N, N bytes of
+pickled Raft metadata (pysyncobj's last applied entries and cluster, which it
+pickles itself); a compact LMDB copy; then a trailer: the copy's length (8
+bytes) and its CRC-32 (4 bytes). A snapshot is installed only if its applied
+index is newer than the local one: pysyncobj calls the deserializer both at
+start-up (for the local dump) and when the leader sends one, and cannot tell us
+which.
+
+A received file is checked (length, CRC, and LMDB's own idea of its size)
+before LMDB opens it: LMDB maps the file, and a short or damaged one would
+crash the process (SIGBUS) instead of failing. pysyncobj transfers a dump in
+pieces with no checksum of its own; a damaged one raises ``SnapshotCorrupt``,
+is not installed, and the leader sends it again. Files written before the
+magic existed (no trailer) are still read, unchecked.
 """
 
 from __future__ import annotations
@@ -12,9 +21,11 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import struct
 import tempfile
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import lmdb
 
@@ -24,16 +35,95 @@ from kvstore.storage.store import MvccStore
 logger = logging.getLogger(__name__)
 
 
+MAGIC = b"KVSNAP1\0"
+_TRAILER = struct.Struct(">QI")  # LMDB copy length, CRC-32
+_CHUNK = 1 << 20
+
+
+class SnapshotCorrupt(Exception):
+    """A snapshot file that is short or damaged; nothing was installed."""
+
+
 def write_snapshot(store: MvccStore, path: str, raft_data: Any) -> None:
     meta = pickle.dumps(raft_data)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, len(meta).to_bytes(8, "big"))
-        os.write(fd, meta)
+        os.write(fd, MAGIC + len(meta).to_bytes(8, "big") + meta)
+        start = os.lseek(fd, 0, os.SEEK_CUR)
         store.backend.copy_to_fd(fd, compact=True)
+        if not lmdb_size_ok(Path(path), start):
+            # never send a copy that would be refused: copy every page instead
+            logger.warning("compact LMDB copy short of its meta page; copying whole")
+            os.ftruncate(fd, start)
+            os.lseek(fd, start, os.SEEK_SET)
+            store.backend.copy_to_fd(fd, compact=False)
+        end = os.lseek(fd, 0, os.SEEK_END)
+        crc = 0
+        with os.fdopen(os.dup(fd), "rb") as copy:
+            copy.seek(start)
+            while chunk := copy.read(_CHUNK):
+                crc = zlib.crc32(chunk, crc)
+        os.lseek(fd, end, os.SEEK_SET)
+        os.write(fd, _TRAILER.pack(end - start, crc))
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _extract(f: BinaryIO, out: BinaryIO, file_size: int) -> Any:
+    """Copy the LMDB part of the snapshot ``f`` to ``out``; its Raft metadata."""
+    head = f.read(8)
+    checked = head == MAGIC
+    if checked:
+        head = f.read(8)
+    size = int.from_bytes(head, "big")
+    start = len(head) + size + (len(MAGIC) if checked else 0)
+    if len(head) < 8 or start > file_size:
+        raise SnapshotCorrupt(f"snapshot header says {size} bytes of metadata in {file_size}")
+    # The dump is our own (written by write_snapshot, or received over the
+    # authenticated, encrypted peer link), like pysyncobj's dumps.
+    raft_data = pickle.loads(f.read(size))
+    remaining = file_size - start - (_TRAILER.size if checked else 0)
+    crc = 0
+    while remaining > 0 and (chunk := f.read(min(_CHUNK, remaining))):
+        crc = zlib.crc32(chunk, crc)
+        out.write(chunk)
+        remaining -= len(chunk)
+    if checked:
+        length, expected = _TRAILER.unpack(f.read(_TRAILER.size).rjust(_TRAILER.size, b"\0"))
+        if remaining or length != file_size - start - _TRAILER.size or crc != expected:
+            raise SnapshotCorrupt("snapshot LMDB copy is short or damaged (length or CRC)")
+    return raft_data
+
+
+def lmdb_size_ok(data_file: Path, offset: int = 0) -> bool:
+    """Whether the LMDB file at ``offset`` of ``data_file`` holds every page its
+    newest meta page claims.
+
+    LMDB's meta pages (page 0 and 1) hold, after the 16-byte page header:
+    magic, version, map address, map size, two 48-byte db records (the first's
+    4-byte pad is the page size), the last page number and the txn id.
+    """
+    meta = struct.Struct("<IIQQ48s48sQQ")
+    with open(data_file, "rb") as f:
+        f.seek(offset)
+        first = f.read(16 + meta.size)
+        if len(first) < 16 + meta.size:
+            return False
+        psize = struct.unpack_from("<I", first, 16 + 24)[0]
+        if psize < 512 or psize & (psize - 1):
+            return False
+        f.seek(offset + psize)
+        second = f.read(16 + meta.size)
+        end = f.seek(0, os.SEEK_END)
+    best = None
+    for page in (first, second):
+        if len(page) < 16 + meta.size:
+            continue
+        magic, _v, _a, _m, _d0, _d1, last_pg, txnid = meta.unpack_from(page, 16)
+        if magic == 0xBEEFC0DE and (best is None or txnid > best[1]):
+            best = (last_pg, txnid)
+    return best is not None and end - offset >= (best[0] + 1) * psize
 
 
 def read_snapshot(store: MvccStore, path: str) -> tuple[Any, bool]:
@@ -42,14 +132,11 @@ def read_snapshot(store: MvccStore, path: str) -> tuple[Any, bool]:
     with tempfile.TemporaryDirectory(dir=parent, prefix="snapshot-") as tmp:
         copy = Path(tmp) / "data.mdb"
         with open(path, "rb") as f, open(copy, "wb") as out:
-            size = int.from_bytes(f.read(8), "big")
-            # The dump is our own (written by write_snapshot, or received over
-            # the authenticated, encrypted peer link), like pysyncobj's dumps.
-            raft_data = pickle.loads(f.read(size))
-            while chunk := f.read(1 << 20):
-                out.write(chunk)
+            raft_data = _extract(f, out, os.fstat(f.fileno()).st_size)
             out.flush()
             os.fsync(out.fileno())
+        if not lmdb_size_ok(copy):
+            raise SnapshotCorrupt("snapshot LMDB copy is shorter than its meta page says")
         incoming = _applied_index(tmp)
         with store.read() as view:
             local = view.applied[0]
