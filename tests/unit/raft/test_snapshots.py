@@ -50,6 +50,18 @@ def follower(tmp_path: Path) -> Iterator[MvccStore]:
     store.close()
 
 
+def _write_unchecked(store: MvccStore, path: Path, cut: int = 0) -> None:
+    """A snapshot in the older layout (no magic, no trailer), ``cut`` bytes short."""
+    meta = pickle.dumps(RAFT_DATA)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, len(meta).to_bytes(8, "big") + meta)
+        store.backend.copy_to_fd(fd, compact=True)
+        os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_END) - cut)
+    finally:
+        os.close(fd)
+
+
 def _keys(store: MvccStore) -> int:
     with store.read() as view:
         return view.revision
@@ -89,14 +101,7 @@ def test_an_lmdb_copy_shorter_than_its_meta_page_is_refused(
 ) -> None:
     """A copy cut short before the trailer was written (length and CRC agree)."""
     path = tmp_path / "dump"
-    meta = pickle.dumps(RAFT_DATA)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, len(meta).to_bytes(8, "big") + meta)  # the unchecked older layout
-        leader.backend.copy_to_fd(fd, compact=True)
-        os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_END) - 4096)
-    finally:
-        os.close(fd)
+    _write_unchecked(leader, path, cut=4096)
     with pytest.raises(SnapshotCorrupt):
         read_snapshot(follower, str(path))
 
@@ -105,12 +110,6 @@ def test_snapshots_written_before_the_checks_are_still_read(
     leader: MvccStore, follower: MvccStore, tmp_path: Path
 ) -> None:
     path = tmp_path / "dump"
-    meta = pickle.dumps(RAFT_DATA)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, len(meta).to_bytes(8, "big") + meta)
-        leader.backend.copy_to_fd(fd, compact=True)
-    finally:
-        os.close(fd)
+    _write_unchecked(leader, path)
     assert read_snapshot(follower, str(path)) == (RAFT_DATA, True)
     assert _keys(follower) == 301
