@@ -62,7 +62,7 @@ def _write_unchecked(store: MvccStore, path: Path, cut: int = 0) -> None:
         os.close(fd)
 
 
-def _keys(store: MvccStore) -> int:
+def _revision(store: MvccStore) -> int:
     with store.read() as view:
         return view.revision
 
@@ -74,7 +74,7 @@ def test_a_whole_snapshot_is_installed(
     write_snapshot(leader, path, RAFT_DATA)
     assert Path(path).read_bytes().startswith(MAGIC)
     assert read_snapshot(follower, path) == (RAFT_DATA, True)
-    assert _keys(follower) == _keys(leader) == 301
+    assert _revision(follower) == _revision(leader) == 301
 
 
 @pytest.mark.parametrize("damage", ["truncate_lmdb", "truncate_trailer", "flip_byte"])
@@ -93,7 +93,7 @@ def test_a_damaged_snapshot_is_refused_and_nothing_changes(
     path.write_bytes(bytes(data))
     with pytest.raises(SnapshotCorrupt):
         read_snapshot(follower, str(path))
-    assert _keys(follower) == 1
+    assert _revision(follower) == 1
 
 
 def test_an_lmdb_copy_shorter_than_its_meta_page_is_refused(
@@ -112,4 +112,4 @@ def test_snapshots_written_before_the_checks_are_still_read(
     path = tmp_path / "dump"
     _write_unchecked(leader, path)
     assert read_snapshot(follower, str(path)) == (RAFT_DATA, True)
-    assert _keys(follower) == 301
+    assert _revision(follower) == 301
