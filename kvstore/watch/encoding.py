@@ -15,6 +15,7 @@ from collections.abc import Callable
 from kvstore.pb import kv_pb2, rpc_pb2
 from kvstore.watch.watcher import shape
 
+#: the complete header (identity and term included) at a revision
 HeaderFn = Callable[[int], rpc_pb2.ResponseHeader]
 
 

@@ -12,19 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 
 from kvstore.config import WatchConfig
 from kvstore.pb import kv_pb2, rpc_pb2
 from kvstore.storage.effects import Effects
 from kvstore.storage.store import MvccStore
-from kvstore.watch.encoding import BatchEncoder
+from kvstore.watch.encoding import BatchEncoder, HeaderFn
 from kvstore.watch.watcher import Watcher
 
 logger = logging.getLogger(__name__)
 
-#: the complete header (identity and term included) at a revision
-HeaderFn = Callable[[int], rpc_pb2.ResponseHeader]
 # events per response while catching up; a revision is never split
 CATCHUP_EVENTS_PER_RESPONSE = 1000
 
