@@ -139,6 +139,14 @@ def table(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _figure(runs: list[dict[str, Any]], system: str, members: int, name: str, key: str) -> Any:
+    """Figure ``key`` of workload ``name`` in ``system``'s run at ``members`` (if it ran)."""
+    for r in runs:
+        if r["system"] == system and r["members"] == members and r.get("status") == "ok":
+            return r.get("workloads", {}).get(name, {}).get(key)
+    return None
+
+
 @dataclass(frozen=True)
 class Target:
     """A goal from the bench issue: kvstore's figure against etcd's, as a ratio."""
@@ -153,11 +161,9 @@ class Target:
 
     def ratio(self, runs: list[dict[str, Any]], system: str = "kvstore") -> float | None:
         """``system``'s figure over etcd's (None when either is missing)."""
-        figures = {}
-        for r in runs:
-            if r["members"] == self.members and r.get("status") == "ok":
-                figures[r["system"]] = r.get("workloads", {}).get(self.workload, {}).get(self.key)
-        kv, etcd = figures.get(system), figures.get("etcd")
+        kv, etcd = (
+            _figure(runs, s, self.members, self.workload, self.key) for s in (system, "etcd")
+        )
         if not isinstance(kv, int | float) or not isinstance(etcd, int | float) or not etcd:
             return None
         return float(kv) / float(etcd)
@@ -235,13 +241,6 @@ def targets(result: dict[str, Any]) -> list[str]:
                 f"| < 3 s | {met} | — |"
             )
     return lines
-
-
-def _figure(runs: list[dict[str, Any]], system: str, members: int, name: str, key: str) -> Any:
-    for r in runs:
-        if r["system"] == system and r["members"] == members and r.get("status") == "ok":
-            return r.get("workloads", {}).get(name, {}).get(key)
-    return None
 
 
 def floor(runs: list[dict[str, Any]], members: int) -> list[str]:
