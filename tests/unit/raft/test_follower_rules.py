@@ -61,18 +61,9 @@ class Follower:
 
 
 @pytest.fixture
-def capture(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    sent: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        TCPTransport, "send", lambda _self, _node, message: sent.append(message) or True
-    )
-    yield sent
-
-
-@pytest.fixture
-def follower(tmp_path: Path, capture: list[dict[str, Any]]) -> Iterator[Follower]:
+def follower(tmp_path: Path, sent: list[dict[str, Any]]) -> Iterator[Follower]:
     f = Follower(tmp_path / "dump")
-    f.sent = capture
+    f.sent = sent
     yield f
     f.node.destroy()
 

@@ -12,18 +12,8 @@ from typing import Any
 
 import pytest
 from pysyncobj import SyncObjConf
-from pysyncobj.transport import TCPTransport
 
 from kvstore.raft.node import RaftNode
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    captured: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        TCPTransport, "send", lambda _self, _node, message: captured.append(message) or True
-    )
-    return captured
 
 
 @pytest.fixture
