@@ -12,6 +12,7 @@
     ├── UnavailableError         UNAVAILABLE  (NoLeaderError, RequestTimeoutError)
     ├── InvalidAuthTokenError    UNAUTHENTICATED
     ├── PermissionDeniedError    PERMISSION_DENIED
+    ├── MaintenanceAuthError     UNKNOWN  (etcd 3.4's maintenance admin check, raw)
     ├── AuthError                auth management (FAILED_PRECONDITION unless noted)
     │   ├── AuthNotEnabledError, RootUserNotExistError, RootRoleNotExistError
     │   ├── UserExistsError, UserNotFoundError, RoleExistsError, RoleNotFoundError
@@ -130,6 +131,15 @@ class InvalidAuthTokenError(KvError):
 class PermissionDeniedError(KvError):
     code = "PERMISSION_DENIED"
     message = "etcdserver: permission denied"
+
+
+class MaintenanceAuthError(KvError):
+    """etcd 3.4's maintenance service (Defragment, Hash, HashKV, Snapshot)
+    checks for an admin itself and returns the auth package's error as it is:
+    code Unknown, messages without the "etcdserver: " prefix."""
+
+    code = "UNKNOWN"
+    message = "auth: permission denied"
 
 
 class AuthError(KvError):

@@ -12,7 +12,7 @@ from pathlib import Path
 from kvstore.api.context import Member
 from kvstore.api.edge import Ctx, abort, unary
 from kvstore.api.membership import Membership
-from kvstore.errors import KvError, UnsupportedError
+from kvstore.errors import KvError, MaintenanceAuthError, UnsupportedError
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 from kvstore.storage.ranges import check_revision
 
@@ -51,7 +51,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
 
     @unary
     async def Alarm(self, request: rpc_pb2.AlarmRequest, context: Ctx) -> rpc_pb2.AlarmResponse:
-        self._m.auth.state().check_admin(self._m.auth.user())
+        # as in etcd 3.4: anyone may list and disarm alarms, with auth on
         if request.action != rpc_pb2.AlarmRequest.GET:
             result = await self._m.proposer.propose(command_pb2.Command(alarm=request))
             assert isinstance(result, rpc_pb2.AlarmResponse)
@@ -62,23 +62,30 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
             )
         return resp
 
+    def _check_admin(self) -> None:
+        """As etcd 3.4's maintenance service: admins only, refused with the auth
+        package's own error (code Unknown, "auth: permission denied")."""
+        reason = self._m.auth.state().admin_error(self._m.auth.user())
+        if reason is not None:
+            raise MaintenanceAuthError(reason)
+
     @unary
     async def Defragment(
         self, request: rpc_pb2.DefragmentRequest, context: Ctx
     ) -> rpc_pb2.DefragmentResponse:
-        self._m.auth.state().check_admin(self._m.auth.user())
+        self._check_admin()
         await asyncio.to_thread(self._m.store.backend.defragment)
         return rpc_pb2.DefragmentResponse(header=self._header())
 
     @unary
     async def Hash(self, request: rpc_pb2.HashRequest, context: Ctx) -> rpc_pb2.HashResponse:
-        self._m.auth.state().check_admin(self._m.auth.user())
+        self._check_admin()
         value, _ = await asyncio.to_thread(self._hash, 0)
         return rpc_pb2.HashResponse(header=self._header(), hash=value)
 
     @unary
     async def HashKV(self, request: rpc_pb2.HashKVRequest, context: Ctx) -> rpc_pb2.HashKVResponse:
-        self._m.auth.state().check_admin(self._m.auth.user())
+        self._check_admin()
         value, compacted = await asyncio.to_thread(self._hash, request.revision)
         return rpc_pb2.HashKVResponse(
             header=self._header(),
@@ -98,7 +105,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     ) -> AsyncIterator[rpc_pb2.SnapshotResponse]:
         """Stream a consistent copy of the LMDB file, then its sha256 (as etcd does)."""
         try:
-            self._m.auth.state().check_admin(self._m.auth.user())
+            self._check_admin()
         except KvError as err:
             await abort(context, err)
             return
@@ -140,6 +147,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     async def MoveLeader(
         self, request: rpc_pb2.MoveLeaderRequest, context: Ctx
     ) -> rpc_pb2.MoveLeaderResponse:
+        # admins only; etcd 3.4 checks nothing here (see README, compatibility)
         self._m.auth.state().check_admin(self._m.auth.user())
         if request.targetID == self._m.identity.member_id and self._m.proposer.is_leader():
             return rpc_pb2.MoveLeaderResponse(header=self._header())
