@@ -196,14 +196,29 @@ LIMITS = """## What limits kvstore
   etcd, so no server on grpcio meets the serializable-get target on this
   machine; the floor column of the targets table shows which targets remain
   within reach. The load generator, also Python, shares the cores.
-- **pysyncobj and the GIL.** In a cluster, Raft runs on pysyncobj's tick thread
-  in the same process: pickling, encryption with the peer secret, one message
-  per forwarded proposal and its answer. It takes the GIL from the event loop.
-  Proposals are batched into one log entry per tick, which made 3-member writes
-  at 128 in flight 15-28% faster; the rest is per-request gRPC and apply work.
-- **Disk syncs on the write path.** Leader and follower each sync the journal
-  (fdatasync, about 0.2 ms here), and the applying LMDB commit syncs its data
-  pages. The leader's sync overlaps its sends; etcd batches more per sync.
+- **Writes beside 1,000 watchers on one member arrive one at a time.** At most
+  one of the putter's 16 writes was inside the server at a time (counted in the
+  Put handler), so each write commits and is fanned out alone: 25-29 puts/s.
+  One suspect: grpcio's asyncio server asks its core for the next call only
+  once the previous one reached the event loop, whose turns are long with
+  1,000 streams to serve. Handing a batch to 100 streams per turn (shorter
+  turns) did not change it (tried, not kept); the cause is not established.
+- **pysyncobj's tick thread is the write pipeline.** In a cluster, Raft runs on
+  one thread per member that receives, journals, syncs, sends (pickle, zlib,
+  encryption with the peer secret) and applies. Traced with 128 writes in flight
+  on 3 members: an append-entries round trip takes 18-21 ms (p50) at the
+  leader, while a follower needs 1.2 ms from receiving it to acknowledging it;
+  the rest is messages waiting for a tick thread busy with other work. Neither
+  the cores (about 145% of 200% busy) nor the GIL (held 50-60% of the time in
+  each member) is saturated. Tried, no gain beyond run-to-run noise: applying
+  on a thread of its own, a GIL switch interval of 0.05-0.2 ms, zlib level 0
+  on the peer link. Proposals are batched into one log entry per tick, which
+  made 3-member writes at 128 in flight 15-28% faster.
+- **Disk syncs on the write path.** Leader and follower each sync the journal,
+  and the applying LMDB commit syncs its data pages. Unloaded an fdatasync
+  takes about 0.2 ms here; under 128 writes in flight on 3 members a journal
+  sync takes 1-2 ms (p50) and an LMDB commit 2.5-3.5 ms, with outliers of
+  20-100 ms. With both syncs off (a test only) writes were about 20% faster.
 - **Forwarding.** A write sent to a follower costs a hop to the leader and the
   commit announcement back, as in etcd, but each hop is Python.
 - **Linearizable reads** use ReadIndex (a heartbeat round, no log entry), as
