@@ -130,7 +130,7 @@ def run_floor(
     run: dict[str, Any] = {"system": FLOOR, "members": members, "workloads": {}}
     label = f"{FLOOR}-{members}"
     try:
-        with deployment(FLOOR, members, tmp / label) as dep:
+        with deployment(FLOOR, members, tmp / label, config.sizes.value_bytes) as dep:
             bench = w.Bench(config, loadgen, dep)
             for name, step in floor_plan():
                 row = run["workloads"][name] = _guarded(step, bench)

@@ -253,8 +253,9 @@ def kvstore_members(tmp: Path, size: int) -> list[Member]:
     return members
 
 
-def floor_members(tmp: Path, size: int, value_bytes: int = 256) -> list[Member]:
-    """The floor (``bench.floor``): ``size`` independent empty Python gRPC servers."""
+def floor_members(tmp: Path, size: int, value_bytes: int) -> list[Member]:
+    """The floor (``bench.floor``): ``size`` independent empty Python gRPC servers,
+    answering gets with values of ``value_bytes`` (the mode's)."""
     members = []
     for i in range(size):
         port = free_port()
@@ -270,15 +271,22 @@ FLOOR = "grpc-floor"
 LAYOUTS: dict[str, Callable[[Path, int], list[Member]]] = {
     "kvstore": kvstore_members,
     "etcd": etcd_members,
-    FLOOR: floor_members,
 }
 
 
 @contextlib.contextmanager
-def deployment(system: str, size: int, tmp: Path) -> Iterator[Deployment]:
-    """Start ``size`` members of ``system`` in ``tmp``; always kill and reap them."""
+def deployment(
+    system: str, size: int, tmp: Path, value_bytes: int | None = None
+) -> Iterator[Deployment]:
+    """Start ``size`` members of ``system`` in ``tmp``; always kill and reap them.
+    ``value_bytes``: the values the floor answers gets with (the floor only)."""
     tmp.mkdir(parents=True, exist_ok=True)
-    members = LAYOUTS[system](tmp, size)
+    if system == FLOOR:
+        if value_bytes is None:
+            raise ValueError("the floor needs the mode's value size")
+        members = floor_members(tmp, size, value_bytes)
+    else:
+        members = LAYOUTS[system](tmp, size)
     dep = Deployment(system, members)
     try:
         for member in members:
