@@ -64,9 +64,22 @@ class TLSConfig:
 
 
 @dataclass(frozen=True)
+class JwtConfig:
+    """etcd's ``--auth-token jwt,pub-key=...,priv-key=...,sign-method=...,ttl=...``."""
+
+    public_key: Path
+    private_key: Path
+    sign_method: str = "RS256"
+    #: seconds a token is valid after it was issued
+    ttl: float = 300.0
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     #: seconds a simple token lives after its last use (etcd's --auth-token-ttl)
     token_ttl: float = 300.0
+    #: signed JWT tokens instead of simple ones
+    jwt: JwtConfig | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@
     ├── LeaseExistsError         FAILED_PRECONDITION
     ├── UnavailableError         UNAVAILABLE  (NoLeaderError, RequestTimeoutError)
     ├── InvalidAuthTokenError    UNAUTHENTICATED
+    ├── AuthOldRevisionError     INVALID_ARGUMENT (a JWT token older than the auth store)
     ├── PermissionDeniedError    PERMISSION_DENIED
     ├── MaintenanceAuthError     UNKNOWN  (etcd 3.4's maintenance admin check, raw)
     ├── AuthError                auth management (FAILED_PRECONDITION unless noted)
@@ -126,6 +127,13 @@ class StoppedError(UnavailableError):
 class InvalidAuthTokenError(KvError):
     code = "UNAUTHENTICATED"
     message = "etcdserver: invalid auth token"
+
+
+class AuthOldRevisionError(KvError):
+    """A JWT token issued before the auth store last changed (clients log in again)."""
+
+    code = "INVALID_ARGUMENT"
+    message = "etcdserver: revision of auth store is old"
 
 
 class PermissionDeniedError(KvError):

@@ -14,11 +14,13 @@ from pathlib import Path
 from kvstore import __version__, logs
 from kvstore.api.ids import bind_address, peer_address
 from kvstore.api.server import KvServer
+from kvstore.auth.jwt_tokens import JwtKeyError, JwtTokens
 from kvstore.config import (
     DEFAULT_CLIENT_URL,
     MAX_REQUEST_BYTES,
     AuthConfig,
     ClusterConfig,
+    JwtConfig,
     LeaseConfig,
     PeerConfig,
     ServerConfig,
@@ -98,7 +100,11 @@ def parser() -> argparse.ArgumentParser:
     tls.add_argument("--peer-key-file", type=Path, help="private key of --peer-cert-file")
     tls.add_argument("--peer-trusted-ca-file", type=Path, help="CA that peer certificates chain to")
     tls.add_argument("--peer-client-cert-auth", action="store_true")
-    tls.add_argument("--auth-token", default="simple", help="token type: only 'simple'")
+    tls.add_argument(
+        "--auth-token",
+        default="simple",
+        help="'simple', or 'jwt,pub-key=FILE,priv-key=FILE,sign-method=RS256[,ttl=5m]'",
+    )
     tls.add_argument(
         "--auth-token-ttl", type=int, default=300, help="seconds a token lives after its last use"
     )
@@ -229,12 +235,49 @@ def build_peer_tls(args: argparse.Namespace) -> TLSConfig | None:
     )
 
 
-def build_config(args: argparse.Namespace) -> ServerConfig:
-    data_dir = args.data_dir or Path(f"{args.name}.kvstore")
-    if args.auth_token.split(",")[0] != "simple":
-        raise UsageError(f"--auth-token {args.auth_token!r}: only 'simple' tokens are supported")
+JWT_OPTIONS = ("pub-key", "priv-key", "sign-method", "ttl")
+JWT_USAGE = "jwt,pub-key=FILE,priv-key=FILE,sign-method=RS256[,ttl=5m]"
+
+
+def build_auth(args: argparse.Namespace) -> AuthConfig:
+    """``--auth-token simple`` or ``jwt,pub-key=...,priv-key=...,sign-method=...[,ttl=...]``
+    (etcd's syntax); the JWT keys are loaded and checked here, before serving."""
     if args.auth_token_ttl < 1:
         raise UsageError("--auth-token-ttl must be at least 1 second")
+    kind, *options = (part.strip() for part in args.auth_token.split(","))
+    if kind == "simple" and not options:
+        return AuthConfig(token_ttl=float(args.auth_token_ttl))
+    if kind != "jwt":
+        raise UsageError(f"--auth-token {args.auth_token!r}: use 'simple' or '{JWT_USAGE}'")
+    fields: dict[str, str] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or key not in JWT_OPTIONS or not value:
+            raise UsageError(f"--auth-token: bad option {option!r} (expected {JWT_USAGE})")
+        fields[key] = value
+    missing = [key for key in JWT_OPTIONS[:3] if key not in fields]
+    if missing:
+        raise UsageError(f"--auth-token jwt needs {', '.join(missing)} (expected {JWT_USAGE})")
+    try:
+        ttl = duration(fields["ttl"]) if "ttl" in fields else 300.0
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"--auth-token ttl: {exc}") from exc
+    config = JwtConfig(
+        public_key=Path(fields["pub-key"]),
+        private_key=Path(fields["priv-key"]),
+        sign_method=fields["sign-method"],
+        ttl=ttl,
+    )
+    try:
+        JwtTokens(config)
+    except JwtKeyError as exc:
+        raise UsageError(f"--auth-token: {exc}") from exc
+    return AuthConfig(token_ttl=float(args.auth_token_ttl), jwt=config)
+
+
+def build_config(args: argparse.Namespace) -> ServerConfig:
+    data_dir = args.data_dir or Path(f"{args.name}.kvstore")
+    auth = build_auth(args)
     client_tls = build_client_tls(args)
     cluster, peer_urls = build_cluster(args)
     return ServerConfig(
@@ -256,7 +299,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         max_request_bytes=args.max_request_bytes,
         request_timeout=args.request_timeout,
         client_tls=client_tls,
-        auth=AuthConfig(token_ttl=float(args.auth_token_ttl)),
+        auth=auth,
     )
 
 

@@ -27,9 +27,10 @@ from typing import Any
 import grpc
 
 from kvstore.api.edge import Ctx
+from kvstore.auth.jwt_tokens import JwtTokens
 from kvstore.auth.perms import AuthState
-from kvstore.auth.tokens import TokenKeeper
-from kvstore.errors import InvalidAuthTokenError, KvError
+from kvstore.auth.tokens import TokenKeeper, new_token
+from kvstore.errors import AuthOldRevisionError, InvalidAuthTokenError, KvError
 from kvstore.pb import command_pb2
 from kvstore.storage.store import MvccStore
 
@@ -43,9 +44,17 @@ _CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller", d
 class AuthGuard:
     """The member's view of auth: the cached auth store, tokens, and the caller."""
 
-    def __init__(self, store: MvccStore, keeper: TokenKeeper, client_cert_auth: bool) -> None:
+    def __init__(
+        self,
+        store: MvccStore,
+        keeper: TokenKeeper,
+        client_cert_auth: bool,
+        jwt: JwtTokens | None = None,
+    ) -> None:
         self._store = store
         self.keeper = keeper
+        #: with ``--auth-token jwt``: tokens are signed JWTs, checked here alone
+        self.jwt = jwt
         self._client_cert_auth = client_cert_auth
         self._state = AuthState(revision=-1)
 
@@ -68,6 +77,8 @@ class AuthGuard:
             if isinstance(token, bytes):
                 token = token.decode(errors="replace")
             token = token.removeprefix("Bearer ")
+            if self.jwt is not None:
+                return self._jwt_user(token, state)
             name = self.keeper.user_of(token) if state.enabled else None
             if name is None or name not in state.users:
                 raise InvalidAuthTokenError()
@@ -78,6 +89,21 @@ class AuthGuard:
                 cn = names[0]
                 return cn.decode() if isinstance(cn, bytes) else str(cn)
         return None
+
+    def _jwt_user(self, token: str, state: AuthState) -> str:
+        assert self.jwt is not None
+        claims = self.jwt.verify(token) if state.enabled else None
+        if claims is None or claims.username not in state.users:
+            raise InvalidAuthTokenError()
+        if claims.revision < state.revision:
+            raise AuthOldRevisionError()
+        return claims.username
+
+    def new_token(self, name: str, state: AuthState) -> str:
+        """A token for ``name``, who just proved its password."""
+        if self.jwt is not None:
+            return self.jwt.issue(name, state.revision)
+        return new_token()
 
     def authorize(
         self,

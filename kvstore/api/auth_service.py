@@ -15,7 +15,6 @@ from google.protobuf.message import Message
 from kvstore.api.context import Member
 from kvstore.api.edge import Ctx, unary
 from kvstore.auth.passwords import hash_password, verify_password
-from kvstore.auth.tokens import new_token
 from kvstore.errors import (
     AuthFailedError,
     AuthNotEnabledError,
@@ -86,7 +85,9 @@ class AuthService(rpc_pb2_grpc.AuthServicer):
             raise AuthFailedError()
         cmd = command_pb2.Command(
             auth_token=command_pb2.AuthToken(
-                token=new_token(), name=request.name, password_hash=user.password
+                token=self._m.auth.new_token(request.name, state),
+                name=request.name,
+                password_hash=user.password,
             )
         )
         resp = await self._m.proposer.propose(cmd)

@@ -29,6 +29,7 @@ from kvstore.api.maintenance import MaintenanceService
 from kvstore.api.membership import Membership
 from kvstore.api.registry import WrappingServer
 from kvstore.api.watch import WatchService
+from kvstore.auth.jwt_tokens import JwtTokens
 from kvstore.auth.tokens import TokenKeeper
 from kvstore.config import GRPC_OVERHEAD_BYTES, ServerConfig, TLSConfig
 from kvstore.errors import KvError
@@ -126,7 +127,10 @@ class KvServer:
         await lessor.start()
 
         tls = cfg.client_tls
-        guard = AuthGuard(store, keeper, client_cert_auth=tls is not None and tls.client_cert_auth)
+        jwt = JwtTokens(cfg.auth.jwt) if cfg.auth.jwt is not None else None
+        guard = AuthGuard(
+            store, keeper, client_cert_auth=tls is not None and tls.client_cert_auth, jwt=jwt
+        )
         member = Member(cfg, self.identity, store, proposer, hub, lessor, guard)
         server = self._grpc = grpc.aio.server(options=server_options(cfg.max_request_bytes))
         etcd = WrappingServer(

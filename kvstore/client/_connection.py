@@ -9,7 +9,8 @@ Retry policy (the contract the rest of the client relies on):
   is retried only when the request provably never left this process (no connection
   could be made). Anything else — deadline exceeded, connection lost mid-call,
   "etcdserver: request timed out" — raises :class:`OutcomeUnknownError`.
-* An expired auth token is refreshed once with the configured username/password.
+* An expired auth token (or a JWT older than the auth store) is refreshed once with the
+  configured username/password.
 * Credentials given while the server has auth disabled are not an error (as in
   etcd's clientv3): calls go without a token until auth is enabled.
 
@@ -32,6 +33,7 @@ import grpc.aio  # type: ignore[import-untyped, unused-ignore]
 
 from kvstore.client._errors import (
     AuthNotEnabledError,
+    AuthOldRevisionError,
     ClientError,
     ConnectionFailedError,
     InvalidAuthTokenError,
@@ -295,7 +297,7 @@ class Connection:
             except grpc.aio.AioRpcError as exc:
                 error = translate(exc, mutation=mutation)
                 if (
-                    isinstance(error, InvalidAuthTokenError)
+                    isinstance(error, (InvalidAuthTokenError, AuthOldRevisionError))
                     and self.config.username is not None
                     and not reauthenticated
                 ):

@@ -19,7 +19,7 @@
     │   ├── LeaseNotFoundError, LeaseExistsError, LeaseTTLTooLargeError
     │   └── LeaseExpiredError        a keep-alive found its lease gone
     ├── AuthError
-    │   ├── PermissionDeniedError, InvalidAuthTokenError,
+    │   ├── PermissionDeniedError, InvalidAuthTokenError, AuthOldRevisionError,
     │   ├── AuthNotEnabledError, AuthFailedError,
     │   ├── RootUserNotExistError, RootRoleNotExistError   (auth enable)
     │   ├── UserExistsError, UserNotFoundError, UserEmptyError,
@@ -173,6 +173,10 @@ class InvalidAuthTokenError(AuthError):
     pass
 
 
+class AuthOldRevisionError(AuthError):
+    """A JWT token issued before the auth store last changed: log in again."""
+
+
 class AuthNotEnabledError(AuthError):
     pass
 
@@ -265,6 +269,7 @@ _BY_MESSAGE: dict[str, type[ClientError]] = {
     "etcdserver: mvcc: database space exceeded": NoSpaceError,
     "etcdserver: permission denied": PermissionDeniedError,
     "etcdserver: invalid auth token": InvalidAuthTokenError,
+    "etcdserver: revision of auth store is old": AuthOldRevisionError,
     "etcdserver: authentication is not enabled": AuthNotEnabledError,
     "etcdserver: authentication failed, invalid user ID or password": AuthFailedError,
     "etcdserver: root user does not exist": RootUserNotExistError,

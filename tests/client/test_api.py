@@ -25,6 +25,8 @@ EXPECTED = {
     "RoleNotFoundError", "RoleNotGrantedError", "RootRoleNotExistError",
     "RootUserNotExistError", "UserEmptyError", "UserExistsError", "UserInfo", "UserList",
     "UserNotFoundError",
+    # JWT tokens (--auth-token jwt): a token older than the auth store
+    "AuthOldRevisionError",
 }  # fmt: skip
 
 

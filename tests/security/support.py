@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kvstore import tlsgen
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
@@ -212,6 +214,23 @@ class Ctl(Etcdctl):
         assert result.returncode != 0, f"etcdctl {args} succeeded: {result}"
         assert result.errors, f"etcdctl {args}: no Error line: {result}"
         return result.errors[-1]
+
+
+def write_rsa_pair(private: Path, public: Path) -> None:
+    """A fresh RSA key pair as PEM files (for --auth-token jwt)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
 
 
 def setup_reader(root: Ctl) -> None:

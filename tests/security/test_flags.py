@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 
 from kvstore.main import main
-from tests.security.support import Certs
+from tests.security.support import Certs, write_rsa_pair
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
-    return Certs.make(tmp_path_factory.mktemp("certs"))
+    certs = Certs.make(tmp_path_factory.mktemp("certs"))
+    write_rsa_pair(certs.dir / "jwt.key", certs.dir / "jwt.pub")
+    write_rsa_pair(certs.dir / "other.key", certs.dir / "other.pub")
+    return certs
 
 
 @pytest.mark.parametrize(
@@ -24,7 +27,32 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
             ["--cert-file", "{d}/server.crt", "--key-file", "{d}/server.key", "--client-cert-auth"],
             "--client-cert-auth needs --trusted-ca-file",
         ),
-        (["--auth-token", "jwt"], "only 'simple' tokens are supported"),
+        (["--auth-token", "paseto"], "use 'simple' or 'jwt,pub-key=FILE"),
+        (["--auth-token", "jwt"], "--auth-token jwt needs pub-key, priv-key, sign-method"),
+        (["--auth-token", "jwt,pub-key={d}/jwt.pub,colour=red"], "bad option 'colour=red'"),
+        (
+            ["--auth-token", "jwt,pub-key={d}/none.pem,priv-key={d}/jwt.key,sign-method=RS256"],
+            "pub-key {d}/none.pem: No such file or directory",
+        ),
+        (
+            ["--auth-token", "jwt,pub-key={d}/jwt.pub,priv-key={d}/jwt.key,sign-method=HS256"],
+            "sign-method 'HS256': use one of RS256",
+        ),
+        (
+            ["--auth-token", "jwt,pub-key={d}/jwt.pub,priv-key={d}/jwt.key,sign-method=ES256"],
+            "priv-key {d}/jwt.key: not a key for this sign-method",
+        ),
+        (
+            ["--auth-token", "jwt,pub-key={d}/other.pub,priv-key={d}/jwt.key,sign-method=RS256"],
+            "pub-key does not check what priv-key signs",
+        ),
+        (
+            [
+                "--auth-token",
+                "jwt,pub-key={d}/jwt.pub,priv-key={d}/jwt.key,sign-method=RS256,ttl=5",
+            ],
+            "--auth-token ttl: invalid duration '5'",
+        ),
         (
             [
                 "--initial-cluster",
@@ -46,4 +74,4 @@ def test_usage_errors(
 ) -> None:
     argv = [f.format(d=certs.dir) for f in flags]
     assert main(["--data-dir", str(tmp_path), "--log-format", "text", *argv]) == 2
-    assert message in capsys.readouterr().err
+    assert message.format(d=certs.dir) in capsys.readouterr().err
