@@ -13,10 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jwt
-from jwt.algorithms import get_default_algorithms
+from jwt.algorithms import Algorithm, get_default_algorithms
 
 from kvstore.config import JwtConfig
 
@@ -76,7 +77,7 @@ class JwtTokens:
         return Claims(username, revision)
 
 
-def _load(algorithm: Any, path: Any, what: str) -> Any:
+def _load(algorithm: Algorithm, path: Path, what: str) -> Any:
     try:
         pem = path.read_bytes()
     except OSError as exc:
