@@ -67,7 +67,8 @@ class TLSConfig:
 class JwtConfig:
     """etcd's ``--auth-token jwt,pub-key=...,priv-key=...,sign-method=...,ttl=...``."""
 
-    public_key: Path
+    #: None with an HMAC sign-method (HS256...), whose priv-key file is the shared secret
+    public_key: Path | None
     private_key: Path
     sign_method: str = "RS256"
     #: seconds a token is valid after it was issued

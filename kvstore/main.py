@@ -103,7 +103,8 @@ def parser() -> argparse.ArgumentParser:
     tls.add_argument(
         "--auth-token",
         default="simple",
-        help="'simple', or 'jwt,pub-key=FILE,priv-key=FILE,sign-method=RS256[,ttl=5m]'",
+        help="'simple', or 'jwt,pub-key=FILE,priv-key=FILE,sign-method=RS256[,ttl=5m]' "
+        "(with HS256/384/512 the priv-key file is the shared secret, and no pub-key)",
     )
     tls.add_argument(
         "--auth-token-ttl", type=int, default=300, help="seconds a token lives after its last use"
@@ -255,7 +256,9 @@ def build_auth(args: argparse.Namespace) -> AuthConfig:
         if not sep or key not in JWT_OPTIONS or not value:
             raise UsageError(f"--auth-token: bad option {option!r} (expected {JWT_USAGE})")
         fields[key] = value
-    missing = [key for key in JWT_OPTIONS[:3] if key not in fields]
+    hmac = fields.get("sign-method", "").startswith("HS")
+    needed = ("priv-key", "sign-method") if hmac else JWT_OPTIONS[:3]
+    missing = [key for key in needed if key not in fields]
     if missing:
         raise UsageError(f"--auth-token jwt needs {', '.join(missing)} (expected {JWT_USAGE})")
     try:
@@ -263,7 +266,7 @@ def build_auth(args: argparse.Namespace) -> AuthConfig:
     except argparse.ArgumentTypeError as exc:
         raise UsageError(f"--auth-token ttl: {exc}") from exc
     config = JwtConfig(
-        public_key=Path(fields["pub-key"]),
+        public_key=Path(fields["pub-key"]) if "pub-key" in fields else None,
         private_key=Path(fields["priv-key"]),
         sign_method=fields["sign-method"],
         ttl=ttl,

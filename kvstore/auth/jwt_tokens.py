@@ -21,8 +21,13 @@ from jwt.algorithms import Algorithm, get_default_algorithms
 
 from kvstore.config import JwtConfig
 
-#: the signing methods etcd 3.4 accepts with key files
-SIGN_METHODS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
+#: key-pair signing methods etcd 3.4 accepts (pub-key and priv-key files)
+KEY_PAIR_METHODS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+)  # fmt: skip
+#: HMAC methods: the priv-key file's bytes are the secret every member shares
+HMAC_METHODS = ("HS256", "HS384", "HS512")
+SIGN_METHODS = KEY_PAIR_METHODS + HMAC_METHODS
 
 
 class JwtKeyError(ValueError):
@@ -46,7 +51,12 @@ class JwtTokens:
         self._ttl = config.ttl
         self._clock = clock
         self._private = _load(algorithm, config.private_key, "priv-key")
-        self._public = _load(algorithm, config.public_key, "pub-key")
+        if config.sign_method in HMAC_METHODS:
+            self._public = self._private
+        elif config.public_key is None:
+            raise JwtKeyError(f"sign-method {config.sign_method} needs pub-key")
+        else:
+            self._public = _load(algorithm, config.public_key, "pub-key")
         try:  # a key pair that does not match fails here, not at the first login
             self.verify_or_raise(self.issue("check", 0))
         except Exception as exc:  # PyJWT, or the key object refusing the operation

@@ -35,8 +35,14 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
             "pub-key {d}/none.pem: No such file or directory",
         ),
         (
-            ["--auth-token", "jwt,pub-key={d}/jwt.pub,priv-key={d}/jwt.key,sign-method=HS256"],
-            "sign-method 'HS256': use one of RS256",
+            ["--auth-token", "jwt,pub-key={d}/jwt.pub,priv-key={d}/jwt.key,sign-method=none"],
+            "sign-method 'none': use one of RS256",
+        ),
+        (["--auth-token", "jwt,priv-key={d}/jwt.key,sign-method=RS256"], "jwt needs pub-key"),
+        (["--auth-token", "jwt,sign-method=HS256"], "jwt needs priv-key (expected"),
+        (
+            ["--auth-token", "jwt,priv-key={d}/jwt.key,sign-method=HS256"],
+            "not a key for this sign-method",
         ),
         (
             ["--auth-token", "jwt,pub-key={d}/jwt.pub,priv-key={d}/jwt.key,sign-method=ES256"],

@@ -133,3 +133,25 @@ def test_a_token_from_one_member_works_on_the_others(
         for member in cluster.members:
             with grpc.insecure_channel(member.endpoint) as channel:
                 assert _get(channel, token) == b"1", member.name
+
+
+def test_hmac_tokens_use_the_priv_key_file_as_the_shared_secret(
+    backend: str, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"a shared secret of this cluster, 0123456789")
+    proc = process_for(backend, tmp_path)
+    proc.argv.extend(["--auth-token", f"jwt,priv-key={secret},sign-method=HS256"])
+    with running(proc) as server, grpc.insecure_channel(server.endpoint) as channel:
+        setup_reader(Ctl(server.url))
+        Ctl(server.url, user="root:rootpw").ok("put", "/a/x", "1")
+        token = _login(channel, "alice", "alicepw")
+        assert jwt.get_unverified_header(token)["alg"] == "HS256"
+        claims = jwt.decode(token, secret.read_bytes(), algorithms=["HS256"])
+        assert claims["username"] == "alice"
+        assert _get(channel, token) == b"1"
+        forged = jwt.encode(claims, b"another secret, 0123456789abcdef", algorithm="HS256")
+        assert _refused(channel, forged) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "etcdserver: invalid auth token",
+        )
