@@ -158,15 +158,15 @@ class AuthState:
         return bool(user) and user in self.users and self.perms_of(user or "").root
 
     def admin_error(self, user: str | None) -> str | None:
-        """Why ``user`` is no admin, in the auth package's words (etcd's
-        maintenance service sends them raw); None when it is one."""
-        if not self.enabled:
-            return None
-        if not user:
+        """Why ``check_admin`` refuses ``user``, in the auth package's words
+        (etcd's maintenance service sends them raw); None when it is one."""
+        try:
+            self.check_admin(user)
+        except UserEmptyError:
             return "auth: user name is empty"
-        if user not in self.users:
-            return "auth: user not found"
-        return None if self.perms_of(user).root else "auth: permission denied"
+        except PermissionDeniedError:
+            return "auth: permission denied" if user in self.users else "auth: user not found"
+        return None
 
     def check_admin(self, user: str | None) -> None:
         self.require_user(user)
