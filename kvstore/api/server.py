@@ -37,7 +37,7 @@ from kvstore.lease.lessor import Lessor
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 from kvstore.raft.fsm import StateMachine
 from kvstore.raft.local import LocalProposer
-from kvstore.raft.proposer import Proposer
+from kvstore.raft.proposer import Proposer, QuestionHandler
 from kvstore.raft.replicated import Peer, RaftProposer, RaftSettings
 from kvstore.storage.effects import Effects
 from kvstore.storage.store import MvccStore
@@ -121,7 +121,9 @@ class KvServer:
         lessor = self._lessor = Lessor(store, cfg.lease, self._revoke_lease, self._is_leader)
         keeper = TokenKeeper(cfg.auth.token_ttl)
         proposer = self._proposer = self._make_proposer(
-            StateMachine(store, cfg.lease), [hub.publish, lessor.on_effects, keeper.on_effects]
+            StateMachine(store, cfg.lease),
+            [hub.publish, lessor.on_effects, keeper.on_effects],
+            lessor.answer,
         )
         await proposer.start()
         await lessor.start()
@@ -170,12 +172,15 @@ class KvServer:
         )
 
     def _make_proposer(
-        self, fsm: StateMachine, listeners: list[Callable[[Effects], None]]
+        self,
+        fsm: StateMachine,
+        listeners: list[Callable[[Effects], None]],
+        answer: QuestionHandler,
     ) -> Proposer:
         cfg = self.config
         if cfg.cluster is None or len(cfg.cluster.initial_cluster) < 2:
             return LocalProposer(
-                fsm, self.identity.member_id, listeners, cfg.request_timeout, self._on_fatal
+                fsm, self.identity.member_id, listeners, cfg.request_timeout, self._on_fatal, answer
             )
         cl = cfg.cluster
         peers = [
@@ -200,7 +205,7 @@ class KvServer:
             peer_tls=cl.peer_tls,
         )
         return RaftProposer(
-            fsm, me, peers, settings, listeners, cfg.request_timeout, self._on_fatal
+            fsm, me, peers, settings, listeners, cfg.request_timeout, self._on_fatal, answer
         )
 
     async def _publish_self(self, proposer: RaftProposer) -> None:

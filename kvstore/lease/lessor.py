@@ -4,6 +4,9 @@ Leases themselves (ID, granted TTL, attached keys) are replicated state in
 storage. Deadlines are not: they live in the memory of the member that expires
 leases (the leader), which gives every lease a full TTL when it takes over —
 as etcd does — and proposes a revoke for each lease whose deadline passed.
+So a keep-alive or a time-to-live served by another member is a question to
+the leader's lessor (``answer``, through ``Proposer.ask_leader``), as etcd
+forwards them; nothing goes through the log.
 """
 
 from __future__ import annotations
@@ -23,6 +26,12 @@ logger = logging.getLogger(__name__)
 
 RevokeFn = Callable[[int], Awaitable[object]]
 Clock = Callable[[], float]
+
+#: questions for the leader's lessor (``Lessor.answer``)
+KEEP_ALIVE = "lease_keep_alive"
+TIME_TO_LIVE = "lease_time_to_live"
+#: ``remaining`` of a lease that does not exist, as a time-to-live answer
+NOT_FOUND = (-1, 0)
 
 
 class Lessor:
@@ -92,6 +101,17 @@ class Lessor:
             return 0
         self._deadline[lease_id] = self._clock() + ttl
         return ttl
+
+    def answer(self, question: tuple[str, int]) -> tuple[int, int]:
+        """A question from another member (this one leads): a keep-alive
+        answers (TTL, TTL), a time-to-live (remaining, granted) or ``NOT_FOUND``."""
+        kind, lease_id = question
+        if kind == KEEP_ALIVE:
+            ttl = self.keep_alive(lease_id)
+            return ttl, ttl
+        if kind == TIME_TO_LIVE:
+            return self.remaining(lease_id) or NOT_FOUND
+        raise ValueError(f"not a lease question: {kind!r}")
 
     def remaining(self, lease_id: int) -> tuple[int, int] | None:
         """(remaining seconds, granted TTL), or None for an unknown lease."""

@@ -24,7 +24,14 @@ from google.protobuf.message import Message
 from kvstore.errors import KvError, NoSpaceError, RequestTimeoutError, StoppedError
 from kvstore.pb import command_pb2
 from kvstore.raft.fsm import Duplicate, Entry, StateMachine
-from kvstore.raft.proposer import EffectsListener, RaftStatus, notify
+from kvstore.raft.proposer import (
+    Answer,
+    EffectsListener,
+    Question,
+    QuestionHandler,
+    RaftStatus,
+    notify,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +47,12 @@ class LocalProposer:
         listeners: list[EffectsListener],
         request_timeout: float,
         on_fatal: Callable[[BaseException], None],
+        answer: QuestionHandler,
     ) -> None:
         self._fsm = fsm
         self._member_id = member_id
         self._listeners = listeners
+        self._answer = answer
         self._timeout = request_timeout
         self._on_fatal = on_fatal
         self._queue: asyncio.Queue[tuple[bytes, asyncio.Future[Message | None]]] = asyncio.Queue()
@@ -114,6 +123,13 @@ class LocalProposer:
         # Every acknowledged write is applied before its caller hears OK, and
         # there is no other member that could have committed more.
         return None
+
+    async def ask_leader(self, question: Question) -> Answer:
+        # This member leads, and its callers hear of a command only once its
+        # effects reached every listener.
+        if self._stopped:
+            raise StoppedError()
+        return self._answer(question)
 
     def is_leader(self) -> bool:
         return not self._stopped

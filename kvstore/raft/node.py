@@ -34,7 +34,7 @@ from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
-from kvstore.raft import readindex
+from kvstore.raft import leaderask, readindex
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.fsm import Applied, Entry, StateMachine
 from kvstore.raft.peertls import PeerTLS, TlsTcpConnection, TlsTcpServer, tls_connection_like
@@ -46,12 +46,24 @@ logger = logging.getLogger(__name__)
 #: seconds between append-entries sent ahead of the heartbeat period
 EARLY_SEND_INTERVAL = 0.002
 #: messages that promise nothing about this member's log or vote: forwarding a
-#: proposal to the leader, and the leader's answer with its log position
+#: proposal to the leader, the leader's answer with its log position, and
+#: questions about the leader's memory
 UNSYNCED_MESSAGES = frozenset(
-    {"apply_command", "apply_command_response", readindex.REQUEST, readindex.RESPONSE}
+    {
+        "apply_command",
+        "apply_command_response",
+        readindex.REQUEST,
+        readindex.RESPONSE,
+        leaderask.REQUEST,
+        leaderask.RESPONSE,
+    }
 )
 AppliedFn = Callable[[list[Applied], Effects], None]
 FatalFn = Callable[[BaseException], None]
+#: the leader's answers (any thread): ``reply(answers)`` once, ``None`` for "ask again"
+ReplyFn = Callable[[list[Any] | None], None]
+#: hands questions to whoever answers them on the leader (tick thread)
+QuestionsFn = Callable[[list[Any], ReplyFn], None]
 
 
 class DurableTransport(TCPTransport):  # type: ignore[misc]
@@ -118,6 +130,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         fsm: StateMachine,
         on_applied: AppliedFn,
         on_fatal: FatalFn,
+        on_questions: QuestionsFn,
         peer_tls: PeerTLS | None = None,
     ) -> None:
         #: read by DurableTransport while pysyncobj builds it (inside __init__)
@@ -125,6 +138,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._fsm = fsm
         self._on_applied = on_applied
         self._on_fatal = on_fatal
+        self._on_questions = on_questions
+        self._asks = leaderask.Outstanding()
         self._pending: list[Entry] = []
         self._fatal = False
         self._flushed_state: object = None
@@ -188,7 +203,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if leader is None:
             done(False)
             return
-        request_id = self._reads.ask(leader, done)
+        request_id = self._reads.ask(leader, done, time.monotonic())
         sent = self._SyncObj__transport.send(leader, {"type": readindex.REQUEST, "id": request_id})
         if not sent:
             self._reads.answered(request_id, None)
@@ -211,8 +226,45 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if leader and self._reads.needs_round():
             self._SyncObj__sendAppendEntries()
         self._reads.settle(leader, set(self._SyncObj__otherNodes))
-        self._reads.forget_asked(self._getLeader())
+        current = self._getLeader()
+        now = time.monotonic()
+        self._reads.forget_asked(current, now)
+        self._asks.forget(current, now)
         self._reads.applied(int(self.raftLastApplied))
+
+    # ---- questions about the leader's memory (see leaderask) -------------------
+
+    def ask_leader(self, questions: list[Any], reply: ReplyFn) -> None:
+        """``reply(answers)`` from the leader, one per question, or ``reply(None)``
+        when they cannot be had now (no leader, a lost message): ask again."""
+        if self._isLeader():
+            self._serve_questions(questions, reply)
+            return
+        leader = self._getLeader()
+        if leader is None:
+            reply(None)
+            return
+        request_id = self._asks.ask(leader, reply, time.monotonic())
+        message = {"type": leaderask.REQUEST, "id": request_id, "questions": questions}
+        if not self._SyncObj__transport.send(leader, message):
+            self._asks.answered(request_id, None)
+
+    def _serve_questions(self, questions: list[Any], reply: ReplyFn) -> None:
+        """Answer once this leader has applied everything committed, so that
+        the answers reflect every command the askers have seen applied."""
+        if not self._isLeader():
+            reply(None)
+            return
+        self.flush_pending()
+        commit = int(self.raftCommitIndex)
+        if int(self.raftLastApplied) >= commit:
+            self._on_questions(questions, reply)
+        else:
+            self._reads.after_applied(commit, lambda _: self._on_questions(questions, reply))
+
+    def _send_answer(self, node: Any, request_id: Any, answers: list[Any] | None) -> None:
+        message = {"type": leaderask.RESPONSE, "id": request_id, "answers": answers}
+        self.call_on_tick(lambda: self._SyncObj__transport.send(node, message))
 
     def _SyncObj__sendAppendEntries(self) -> None:
         """As pysyncobj's, but the leader syncs its journal after sending, not
@@ -293,6 +345,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             return None
         if kind == readindex.RESPONSE:
             self._reads.answered(int(message["id"]), message.get("index"))
+            return None
+        if kind == leaderask.REQUEST:
+            request_id = message.get("id")
+            questions = list(message.get("questions") or ())
+            self._serve_questions(questions, lambda a: self._send_answer(node, request_id, a))
+            return None
+        if kind == leaderask.RESPONSE:
+            self._asks.answered(int(message["id"]), message.get("answers"))
             return None
         if kind != "append_entries":
             return message

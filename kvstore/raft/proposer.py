@@ -27,6 +27,14 @@ class RaftStatus:
     applied_index: int
 
 
+#: a question about state only the leader keeps in memory, and its answer
+#: (plain values: they cross the peer transport); see ``Proposer.ask_leader``
+Question = tuple[str, int]
+Answer = tuple[int, int]
+#: answers a question on the leader (event loop)
+QuestionHandler = Callable[[Question], Answer]
+
+
 class Proposer(Protocol):
     async def start(self) -> None: ...
 
@@ -41,6 +49,14 @@ class Proposer(Protocol):
 
     async def read_barrier(self) -> None:
         """Return once everything committed before the call is applied locally."""
+        ...
+
+    async def ask_leader(self, question: Question) -> Answer:
+        """The leader's answer, from its ``QuestionHandler``, once it has applied
+        everything committed before the call (here, if this member leads).
+
+        ``NoLeaderError``/``RequestTimeoutError`` when no leader answers in time.
+        """
         ...
 
     def is_leader(self) -> bool: ...

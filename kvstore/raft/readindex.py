@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kvstore.raft.leaderask import Outstanding
+
 #: called once: True when the local state machine has applied the read index,
 #: False when this path cannot answer (the caller falls back to a log barrier)
 ReadDone = Callable[[bool], None]
@@ -47,8 +49,7 @@ class ReadIndex:
     _acked: dict[Any, int] = field(default_factory=dict)
     _confirming: list[_Confirming] = field(default_factory=list)
     _applying: list[tuple[int, ReadDone]] = field(default_factory=list)
-    _asked: dict[int, tuple[Any, ReadDone]] = field(default_factory=dict)
-    _next_id: int = 0
+    _asked: Outstanding = field(default_factory=Outstanding)
 
     # ---- leader -------------------------------------------------------------
 
@@ -84,26 +85,21 @@ class ReadIndex:
 
     # ---- follower -----------------------------------------------------------
 
-    def ask(self, leader: Any, done: ReadDone) -> int:
-        self._next_id += 1
-        self._asked[self._next_id] = (leader, done)
-        return self._next_id
+    def ask(self, leader: Any, done: ReadDone, now: float) -> int:
+        def answered(index: int | None) -> None:
+            if index is None:
+                done(False)
+            else:
+                self.after_applied(index, done)
+
+        return self._asked.ask(leader, answered, now)
 
     def answered(self, request_id: int, index: int | None) -> None:
-        asked = self._asked.pop(request_id, None)
-        if asked is None:
-            return
-        if index is None:
-            asked[1](False)
-        else:
-            self.after_applied(index, asked[1])
+        self._asked.answered(request_id, index)
 
-    def forget_asked(self, leader: Any) -> None:
-        """The leader changed: questions to another one will get no answer."""
-        for request_id, (to, done) in list(self._asked.items()):
-            if to != leader:
-                del self._asked[request_id]
-                done(False)
+    def forget_asked(self, leader: Any, now: float) -> None:
+        """The leader changed, or it did not answer in time: no answer will come."""
+        self._asked.forget(leader, now)
 
     # ---- both -----------------------------------------------------------------
 

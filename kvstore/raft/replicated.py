@@ -13,11 +13,13 @@ the barrier, so it never serves a stale read — it times out instead.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjException
@@ -31,13 +33,22 @@ from kvstore.errors import (
     UnavailableError,
 )
 from kvstore.pb import command_pb2
+from kvstore.raft import leaderask
 from kvstore.raft.fsm import Applied, Duplicate, StateMachine
 from kvstore.raft.node import RaftNode
 from kvstore.raft.peertls import PeerTLS
-from kvstore.raft.proposer import EffectsListener, RaftStatus, notify
+from kvstore.raft.proposer import (
+    Answer,
+    EffectsListener,
+    Question,
+    QuestionHandler,
+    RaftStatus,
+    notify,
+)
 from kvstore.storage.effects import Effects
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,8 @@ MAX_RETRIES = 5
 #: a batch entry stays below the size pysyncobj sends in pieces (64 KiB)
 MAX_BATCH_BYTES = 48 * 1024
 MAX_BATCH = 256
+#: seconds between tries to reach the leader with a question
+ASK_RETRY_DELAY = 0.05
 
 
 def _failure(reason: int) -> KvError:
@@ -94,8 +107,10 @@ class RaftProposer:
         listeners: list[EffectsListener],
         request_timeout: float,
         on_fatal: Callable[[BaseException], None],
+        answer: QuestionHandler,
     ) -> None:
         self._fsm = fsm
+        self._answer = answer
         self._me = me
         self._peers = peers
         self._settings = settings
@@ -114,6 +129,9 @@ class RaftProposer:
         #: on the tick thread by ``_drain_outbox``)
         self._outbox: deque[tuple[int, command_pb2.Command]] = deque()
         self._drain_scheduled = False
+        #: questions for the leader not yet handed to the tick thread (the same way)
+        self._questions: deque[tuple[Question, asyncio.Future[Answer | None]]] = deque()
+        self._questions_scheduled = False
 
     @property
     def node(self) -> RaftNode:
@@ -153,6 +171,7 @@ class RaftProposer:
             self._fsm,
             self._on_applied_threadsafe,
             self._on_fatal_threadsafe,
+            self._on_questions_threadsafe,
             PeerTLS.from_config(s.peer_tls) if s.peer_tls is not None else None,
         )
         try:
@@ -305,20 +324,79 @@ class RaftProposer:
     async def _read_index(self) -> bool:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[bool] = loop.create_future()
-
-        def settle(ok: bool) -> None:
-            if not fut.done():
-                fut.set_result(ok)
-
-        def done(ok: bool) -> None:  # tick thread
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(settle, ok)
-
-        self.node.call_on_tick(lambda: self.node.request_read(done))
+        self.node.call_on_tick(functools.partial(self.node.request_read, _settler(loop, fut)))
         try:
             return await asyncio.wait_for(fut, self._timeout)
         except TimeoutError:
             return False
+
+    # ---- questions about the leader's memory -------------------------------------
+
+    async def ask_leader(self, question: Question) -> Answer:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        while not self._stopped:
+            fut: asyncio.Future[Answer | None] = loop.create_future()
+            self._questions.append((question, fut))
+            if not self._questions_scheduled:
+                self._questions_scheduled = True
+                self.node.call_on_tick(self._drain_questions)
+            try:
+                answer = await asyncio.wait_for(fut, max(deadline - loop.time(), 0.0))
+            except TimeoutError:
+                break
+            if answer is not None:
+                return answer
+            if loop.time() + ASK_RETRY_DELAY >= deadline:
+                break
+            await asyncio.sleep(ASK_RETRY_DELAY)  # no leader yet, or a lost message
+        if self._stopped:
+            raise StoppedError()
+        raise NoLeaderError() if self.status().leader_id == 0 else RequestTimeoutError()
+
+    def _drain_questions(self) -> None:
+        """Ask what arrived since the tick thread last looked, in as few
+        messages as possible (tick thread)."""
+        self._questions_scheduled = False
+        pending = []
+        while self._questions:
+            pending.append(self._questions.popleft())
+        for start in range(0, len(pending), leaderask.MAX_BATCH):
+            chunk = pending[start : start + leaderask.MAX_BATCH]
+            futures = [fut for _, fut in chunk]
+            self.node.ask_leader(
+                [question for question, _ in chunk],
+                functools.partial(self._answered_threadsafe, futures),
+            )
+
+    def _answered_threadsafe(
+        self, futures: list[asyncio.Future[Answer | None]], answers: list[Any] | None
+    ) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(_settle_all, futures, answers)
+
+    def _on_questions_threadsafe(
+        self, questions: list[Any], reply: Callable[[list[Any] | None], None]
+    ) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._on_questions, questions, reply)
+
+    def _on_questions(
+        self, questions: list[Any], reply: Callable[[list[Any] | None], None]
+    ) -> None:
+        """Answer on the leader; ``None`` (ask again) if it no longer leads,
+        or for a question it cannot answer."""
+        if not self.is_leader():
+            reply(None)
+            return
+        answers: list[Answer | None] = []
+        for question in questions:
+            try:
+                answers.append(self._answer(question))
+            except Exception:
+                logger.exception("cannot answer a member's question question=%r", question)
+                answers.append(None)
+        reply(answers)
 
     # ---- state ----------------------------------------------------------------
 
@@ -381,6 +459,30 @@ class RaftProposer:
             if known == member_id:
                 return address
         return None
+
+
+def _settle_all(futures: list[asyncio.Future[Answer | None]], answers: Any) -> None:
+    """One answer per future; ``None`` to all (ask again) when there are none,
+    or when they do not match the questions."""
+    if not isinstance(answers, list) or len(answers) != len(futures):
+        answers = [None] * len(futures)
+    for fut, answer in zip(futures, answers, strict=True):
+        if not fut.done():
+            fut.set_result(answer)
+
+
+def _settler(loop: asyncio.AbstractEventLoop, fut: asyncio.Future[T]) -> Callable[[T], None]:
+    """A callback for the tick thread that resolves ``fut`` on ``loop``."""
+
+    def settle(value: T) -> None:
+        if not fut.done():
+            fut.set_result(value)
+
+    def done(value: T) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(settle, value)
+
+    return done
 
 
 def _batches(

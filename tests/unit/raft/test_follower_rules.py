@@ -28,7 +28,7 @@ class Follower:
         self.sent: list[dict[str, Any]] = []
         conf = SyncObjConf(autoTick=False, dynamicMembershipChange=True, fullDumpFile=str(dump))
         # port 0: the node binds whatever is free (it never accepts anything)
-        self.node = RaftNode("127.0.0.1:0", ["127.0.0.1:9"], conf, None, None, None)  # type: ignore[arg-type]
+        self.node = RaftNode("127.0.0.1:0", ["127.0.0.1:9"], conf, None, None, None, None)  # type: ignore[arg-type]
         self.transport = self.node._SyncObj__transport
         (self.leader,) = self.node._SyncObj__otherNodes
 

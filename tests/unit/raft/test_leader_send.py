@@ -6,39 +6,9 @@ captures what its transport would send to the one (unreachable) peer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from pysyncobj import SyncObjConf
-
 from kvstore.raft.node import RaftNode
-
-
-@pytest.fixture
-def leader(tmp_path: Path, sent: list[dict[str, Any]]) -> Iterator[RaftNode]:
-    conf = SyncObjConf(
-        autoTick=False,
-        dynamicMembershipChange=True,
-        fullDumpFile=str(tmp_path / "dump"),
-        appendEntriesPeriod=0.05,
-        raftMinTimeout=100,
-        raftMaxTimeout=200,
-        connectionTimeout=300,
-    )
-    # port 0: the node binds whatever is free (it never accepts anything)
-    node = RaftNode("127.0.0.1:0", ["127.0.0.1:9"], conf, None, None, None)  # type: ignore[arg-type]
-    node._onTick(0.0)  # the transport gets ready
-    (peer,) = node._SyncObj__otherNodes
-    node._SyncObj__connectedNodes.add(peer)
-    node._SyncObj__setCurrentTerm(1, None)
-    node._SyncObj__onBecomeLeader()
-    node._onTick(0.0)  # the leader's no-op entry goes out
-    assert node.is_leader()
-    sent.clear()
-    yield node
-    node.destroy()
 
 
 def _appends(sent: list[dict[str, Any]]) -> list[list[Any]]:

@@ -70,15 +70,25 @@ def test_a_read_waits_until_the_index_is_applied() -> None:
 def test_a_follower_question_is_answered_or_dropped_with_the_leader() -> None:
     reads = ReadIndex()
     done: list[bool] = []
-    first = reads.ask("a", done.append)
-    second = reads.ask("a", done.append)
+    first = reads.ask("a", done.append, now=0.0)
+    second = reads.ask("a", done.append, now=0.0)
     reads.answered(first, 4)
     reads.applied(4)
     assert done == [True]
-    reads.forget_asked("a")  # same leader: still waiting
+    reads.forget_asked("a", now=0.5)  # same leader: still waiting
     assert done == [True]
-    reads.forget_asked("b")  # a new leader will not answer what "a" was asked
+    reads.forget_asked("b", now=0.5)  # a new leader will not answer what "a" was asked
     assert done == [True, False]
     reads.answered(second, 5)  # a late answer is ignored
     reads.applied(100)
     assert done == [True, False]
+
+
+def test_a_question_the_leader_never_answers_is_given_up() -> None:
+    reads = ReadIndex()
+    done: list[bool] = []
+    reads.ask("a", done.append, now=0.0)
+    reads.forget_asked("a", now=0.9)
+    assert done == []
+    reads.forget_asked("a", now=1.1)  # the message or its answer was lost
+    assert done == [False]
