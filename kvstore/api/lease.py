@@ -16,6 +16,7 @@ from kvstore.api.context import Member
 from kvstore.api.edge import Ctx, abort, unary
 from kvstore.api.kv import check_space
 from kvstore.errors import KvError
+from kvstore.lease.lessor import KEEP_ALIVE, NOT_FOUND, TIME_TO_LIVE
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 
 MAX_ID = (1 << 63) - 1
@@ -71,8 +72,8 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         request_iterator: AsyncIterator[rpc_pb2.LeaseKeepAliveRequest],
         context: Ctx,
     ) -> AsyncIterator[rpc_pb2.LeaseKeepAliveResponse]:
-        # Requests are served concurrently (in a cluster each one is a Raft
-        # round trip); responses go out as they complete, as etcd's do.
+        # Requests are served concurrently (on a follower each one waits for
+        # the leader's answer); responses go out as they complete, as etcd's do.
         done: asyncio.Queue[rpc_pb2.LeaseKeepAliveResponse | KvError | None] = asyncio.Queue()
         slots = asyncio.Semaphore(KEEPALIVE_IN_FLIGHT)
         tasks: set[asyncio.Task[None]] = set()
@@ -114,26 +115,34 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
             await asyncio.gather(receiver, *tasks, return_exceptions=True)
 
     async def _keep_alive(self, lease_id: int) -> int:
-        """Renew on the leader's lessor; in a cluster, through the log, so that
-        every member (and so any future leader) sees the renewal."""
-        if not self._m.config.cluster or len(self._m.config.cluster.initial_cluster) < 2:
-            return self._m.lessor.keep_alive(lease_id)
-        cmd = command_pb2.Command(lease_keepalive=rpc_pb2.LeaseKeepAliveRequest(ID=lease_id))
-        resp = await self._m.proposer.propose(cmd)
-        assert isinstance(resp, rpc_pb2.LeaseKeepAliveResponse)
-        return resp.TTL
+        """Renew on the leader's lessor, the only one that expires leases (a
+        new leader gives every lease a full TTL, so nothing is replicated).
+        Elsewhere, or for a lease the leader may not have applied yet, the
+        question goes to the leader."""
+        if self._m.proposer.is_leader():
+            ttl = self._m.lessor.keep_alive(lease_id)
+            if ttl:
+                return ttl
+        ttl, _ = await self._m.proposer.ask_leader((KEEP_ALIVE, lease_id))
+        return ttl
+
+    async def _remaining(self, lease_id: int) -> tuple[int, int]:
+        """(remaining, granted TTL) by the leader's lessor, or ``NOT_FOUND``."""
+        if self._m.proposer.is_leader():
+            return self._m.lessor.remaining(lease_id) or NOT_FOUND
+        return await self._m.proposer.ask_leader((TIME_TO_LIVE, lease_id))
 
     @unary
     async def LeaseTimeToLive(
         self, request: rpc_pb2.LeaseTimeToLiveRequest, context: Ctx
     ) -> rpc_pb2.LeaseTimeToLiveResponse:
         await self._m.proposer.read_barrier()
-        found = self._m.lessor.remaining(request.ID)
+        remaining, granted = await self._remaining(request.ID)
         resp = rpc_pb2.LeaseTimeToLiveResponse(header=self._header(), ID=request.ID)
-        if found is None:
+        if (remaining, granted) == NOT_FOUND:
             resp.TTL = -1
             return resp
-        resp.TTL, resp.grantedTTL = found
+        resp.TTL, resp.grantedTTL = remaining, granted
         if request.keys:
             resp.keys.extend(await asyncio.to_thread(self._keys, request.ID))
         return resp

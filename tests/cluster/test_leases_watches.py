@@ -62,6 +62,46 @@ def test_keepalive_to_a_follower_keeps_the_lease_and_a_new_leader_honours_it(
                 assert stub.Range(rpc_pb2.RangeRequest(key=b"/lease/k")).count == 0
 
 
+def test_keepalives_through_a_follower_leave_the_log_alone(tmp_path: Path) -> None:
+    """A keep-alive renews the leader's deadline only; as in etcd, it is no log entry."""
+    with kv_cluster(tmp_path) as cluster:
+        leader = cluster.leader()
+        follower = next(m for m in cluster.members if m is not leader)
+        channel, lease = _lease_stub(follower)
+        with channel:
+            granted = lease.LeaseGrant(rpc_pb2.LeaseGrantRequest(TTL=30), timeout=10)
+            cluster.wait_applied_equal()
+            before = cluster.status(leader).raftIndex
+            pings = [rpc_pb2.LeaseKeepAliveRequest(ID=granted.ID) for _ in range(30)]
+            answers = list(lease.LeaseKeepAlive(iter(pings), timeout=20))
+            assert [a.TTL for a in answers] == [30] * 30
+            unknown = lease.LeaseKeepAlive(iter([rpc_pb2.LeaseKeepAliveRequest(ID=12345)]))
+            assert [a.TTL for a in unknown] == [0]
+            assert cluster.status(leader).raftIndex == before
+
+
+def test_time_to_live_anywhere_sees_a_keepalive_sent_anywhere(tmp_path: Path) -> None:
+    """Deadlines live in the leader's memory: time-to-live asks the leader too."""
+    with kv_cluster(tmp_path) as cluster:
+        leader = cluster.leader()
+        first, second = [m for m in cluster.members if m is not leader]
+        ch1, via_first = _lease_stub(first)
+        ch2, via_second = _lease_stub(second)
+        with ch1, ch2:
+            granted = via_first.LeaseGrant(rpc_pb2.LeaseGrantRequest(TTL=8), timeout=10)
+            time.sleep(3)
+            pings = iter([rpc_pb2.LeaseKeepAliveRequest(ID=granted.ID)])
+            assert [a.TTL for a in via_first.LeaseKeepAlive(pings, timeout=10)] == [8]
+            for stub in (via_second, via_first):
+                ttl = stub.LeaseTimeToLive(
+                    rpc_pb2.LeaseTimeToLiveRequest(ID=granted.ID, keys=True), timeout=10
+                )
+                assert ttl.grantedTTL == 8
+                assert ttl.TTL >= 7, "time-to-live did not see the keep-alive"
+            missing = via_second.LeaseTimeToLive(rpc_pb2.LeaseTimeToLiveRequest(ID=4242))
+            assert missing.TTL == -1
+
+
 def _watch(
     member: Member,
     out: list[tuple[int, int, bytes, bytes]],
