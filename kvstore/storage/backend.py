@@ -35,6 +35,8 @@ from kvstore.errors import NoSpaceError
 logger = logging.getLogger(__name__)
 
 MAX_KEY_BYTES = 511  # LMDB's compile-time key limit (also for dupsort values)
+#: how far the map may grow past the quota at least (see ``Backend.map_limit``)
+MAP_HEADROOM = 1024 * 1024 * 1024
 
 Txn = Any  # lmdb.Transaction (the lmdb package ships no type stubs)
 
@@ -108,11 +110,16 @@ class Backend:
 
     @property
     def map_limit(self) -> int:
-        """How large the map may grow: past the quota by an eighth (at least
-        16 MiB), so that writes admitted before the NOSPACE alarm still apply
-        (a member that cannot apply a committed entry stops)."""
+        """How large the map may grow: twice the quota, and at least 1 GiB
+        past it. Writes admitted before the NOSPACE alarm is applied must
+        still apply: a member that cannot apply a committed entry stops, and
+        every member would stop at the same entry. A burst of large writes
+        all admitted at once can pass the quota by a lot (48 writes of 1 MiB
+        against a 2 MiB quota in the tests). The map is address space, and
+        the file grows only with the pages written, as etcd's bbolt file
+        grows past its quota."""
         quota = self._config.quota_bytes
-        return quota + max(quota // 8, 16 * 1024 * 1024)
+        return quota + max(quota, MAP_HEADROOM)
 
     def over_quota(self, extra: int) -> bool:
         return self.size_in_use() + extra > self._config.quota_bytes

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 
 import grpc
+import pytest
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from tests.support.kvcluster import Cluster, Member, kv, kv_cluster, retry_write
@@ -219,6 +221,60 @@ def test_a_full_cluster_refuses_writes_and_stays_up(tmp_path: Path) -> None:
         assert all(
             m.server.proc is not None and m.server.proc.poll() is None for m in cluster.members
         )
+
+
+def test_a_burst_admitted_before_the_alarm_applies_everywhere(tmp_path: Path) -> None:
+    """Writes sent together all pass the quota check before any of them is
+    applied; every one that was acknowledged must apply on every member,
+    however far past the quota they go, and no member may stop."""
+    quota = 2 * 1024 * 1024
+    value = b"v" * (1024 * 1024)
+    with kv_cluster(tmp_path, extra=["--quota-backend-bytes", str(quota)]) as cluster:
+        leader = cluster.leader()
+        followers = [m.server.proc for m in cluster.members if m is not leader]
+        channel, stub = kv(leader)
+        with channel:
+            # Nothing commits while both followers are stopped, so every write
+            # of the burst is checked against the quota before any is applied.
+            for proc in followers:
+                assert proc is not None
+                proc.send_signal(signal.SIGSTOP)
+            try:
+                calls = [
+                    stub.Put.future(
+                        rpc_pb2.PutRequest(key=b"/burst/%02d" % i, value=value), timeout=60
+                    )
+                    for i in range(48)
+                ]
+                time.sleep(1.0)  # well below the leader's step-down time (2 s or more)
+            finally:
+                for proc in followers:
+                    assert proc is not None
+                    proc.send_signal(signal.SIGCONT)
+            acked = []
+            for i, call in enumerate(calls):
+                try:
+                    call.result()
+                except grpc.RpcError as exc:
+                    assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, exc
+                else:
+                    acked.append(b"/burst/%02d" % i)
+            with pytest.raises(grpc.RpcError) as refused:  # the next write raises the alarm
+                stub.Put(rpc_pb2.PutRequest(key=b"/after", value=b"v"), timeout=10)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # the burst went past what the quota and the old headroom (16 MiB) held
+        assert len(acked) * len(value) > quota + 16 * 1024 * 1024, len(acked)
+        cluster.wait_applied_equal()
+        for member in cluster.members:
+            assert member.server.proc is not None and member.server.proc.poll() is None
+            wait_until(lambda m=member: _alarms(m) == [rpc_pb2.NOSPACE], timeout=10)
+            channel, stub = kv(member)
+            with channel:
+                got = stub.Range(
+                    rpc_pb2.RangeRequest(key=b"/burst/", range_end=b"/burst0", keys_only=True),
+                    timeout=10,
+                )
+            assert sorted(item.key for item in got.kvs) == acked
 
 
 def _alarms(member: Member) -> list[int]:
