@@ -96,6 +96,7 @@ class Lessor:
 
     def keep_alive(self, lease_id: int) -> int:
         """Renew a lease; its TTL, or 0 if it does not exist (as etcd answers)."""
+        self._follow_leadership()
         ttl = self._ttl.get(lease_id)
         if ttl is None or lease_id in self._revoking:
             return 0
@@ -115,6 +116,7 @@ class Lessor:
 
     def remaining(self, lease_id: int) -> tuple[int, int] | None:
         """(remaining seconds, granted TTL), or None for an unknown lease."""
+        self._follow_leadership()
         ttl = self._ttl.get(lease_id)
         if ttl is None:
             return None
@@ -131,18 +133,24 @@ class Lessor:
             if self._reload_pending:
                 self._reload_pending = False
                 self.promote(await asyncio.to_thread(self._load))
-            leader = self._is_leader()
-            if leader and not self._was_leader:
-                logger.info("leading: every lease gets a full TTL leases=%d", len(self._ttl))
-                self.promote()
-            self._was_leader = leader
-            if not leader:
+            if not self._follow_leadership():
                 continue
             for lease_id in self.expired():
                 self._revoking.add(lease_id)
                 task = asyncio.get_running_loop().create_task(self._expire(lease_id))
                 self._expiring.add(task)
                 task.add_done_callback(self._expiring.discard)
+
+    def _follow_leadership(self) -> bool:
+        """Whether this member leads; on taking over, every lease gets a full
+        TTL before anything reads or renews a deadline: a follower's
+        deadlines are stale (renewals reach only the leader)."""
+        leader = self._is_leader()
+        if leader and not self._was_leader:
+            logger.info("leading: every lease gets a full TTL leases=%d", len(self._ttl))
+            self.promote()
+        self._was_leader = leader
+        return leader
 
     async def _expire(self, lease_id: int) -> None:
         try:
