@@ -48,6 +48,10 @@ class WatchConfig:
     catchup_batch_revisions: int = 500
     #: Interval of progress notifications for watchers that asked for them.
     progress_notify_interval: float = 600.0
+    #: Seconds between two fan-outs of new events, per synced watcher, and at
+    #: most: writes committed meanwhile share the next fan-out (see WatchHub).
+    fanout_spacing_per_watcher: float = 50e-6
+    max_fanout_spacing: float = 0.05
 
 
 @dataclass(frozen=True)
