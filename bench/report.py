@@ -197,15 +197,14 @@ LIMITS = """## What limits kvstore
   machine; the floor column of the targets table shows which targets remain
   within reach. The load generator, also Python, shares the cores.
 - **Writes beside 1,000 watchers on one member arrive one at a time.** Logged
-  in the Put handler: calls enter and leave strictly in turn (one in the
-  server, ~20 ms each, the next entering ~15 ms later) although the putter has
-  16 in flight, so each write commits and is fanned out alone: 25-29 puts/s.
-  With 16 client connections instead of one: the same; with 1,000 idle
-  watchers: 770 puts/s. grpcio's asyncio server asks its core for the next
+  in the Put handler: calls enter and leave strictly in turn although the
+  putter has 16 in flight. grpcio's asyncio server asks its core for the next
   call only after the previous one reached the event loop, and that answer
-  queues behind the 1,000 stream writes each fan-out completes, so about one
-  call is accepted per fan-out. Handing a batch to 100 streams per loop turn
-  did not change it (tried, not kept).
+  queues behind the stream writes of a fan-out, so about one call is accepted
+  per fan-out. When every write was fanned out alone, that made 25-29 puts/s
+  and failed the time box. The hub now spaces fan-outs by 50 µs per synced
+  watcher (at most 50 ms): a lone write still goes out at once, and writes
+  committed meanwhile share the next fan-out, one response per watcher.
 - **pysyncobj's tick thread is the write pipeline.** In a cluster, Raft runs on
   one thread per member that receives, journals, syncs, sends (pickle, zlib,
   encryption with the peer secret) and applies. Traced with 128 writes in flight
