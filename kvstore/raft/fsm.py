@@ -259,6 +259,9 @@ class StateMachine:
     def _keepalive(
         self, view: WriteView, req: rpc_pb2.LeaseKeepAliveRequest, effects: Effects
     ) -> Message:
+        """A keep-alive in the log: no longer proposed (the leader renews in
+        memory, see ``kvstore.lease.lessor``), still applied for journals and
+        snapshots written before."""
         ttl = view.lease_ttl(req.ID)
         if ttl is not None:
             effects.renewed.append(req.ID)
