@@ -6,11 +6,12 @@ Endpoints are read from the informer's cache when a connection arrives, so a cha
 refuses the connection is skipped and the next one tried, so a client sees a failure
 only when no endpoint answers.
 
-**One proxy per port on one machine.** Every agent runs a proxy, and the kernel
-arbitrates: a Service port is bound by whichever agent binds it first; the others
-retry every ``proxy_bind_retry`` seconds, so when the holder dies another agent
-takes the port over within about a second. (On separate machines each agent binds
-its own, as kube-proxy does.)
+**Every agent on one machine listens on the port.** Each agent's proxy binds the
+Service port with SO_REUSEPORT, and the kernel spreads new connections over them:
+when an agent dies, the others already listen, so there is no gap (only
+connections the kernel had queued for the dead agent are reset). A port held by
+another program without SO_REUSEPORT is retried every ``proxy_bind_retry``
+seconds. (On separate machines each agent binds its own, as kube-proxy does.)
 """
 
 from __future__ import annotations
@@ -116,7 +117,10 @@ class ServiceProxy:
                 continue
             try:
                 self.listeners[port] = await asyncio.start_server(
-                    functools.partial(self._accept, target=target), "127.0.0.1", port
+                    functools.partial(self._accept, target=target),
+                    "127.0.0.1",
+                    port,
+                    reuse_port=True,
                 )
                 logger.info("proxy listening port=%d service=%s", port, target[0])
             except OSError as exc:

@@ -74,6 +74,14 @@ async def ask(port: int) -> str:
     return await asyncio.to_thread(http_get, port)
 
 
+def _listeners(port: int) -> int:
+    """Sockets listening on 127.0.0.1:``port`` (all processes, from /proc/net/tcp)."""
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[1] == local and row[3] == "0A")  # 0A: LISTEN
+
+
 async def ask_retrying_once(port: int) -> str:
     try:
         return await ask(port)
@@ -141,6 +149,8 @@ async def test_service_rolling_update_and_node_failure(cluster: Cluster) -> None
         return len({a for a in seen if a.startswith("v1 ")}) == 3
 
     await eventually(all_three_answer, 30, interval=0.05)
+    # every agent listens on the Service port: losing one leaves no gap
+    await eventually(lambda: _listeners(port) == 3, 10)
     pods = await ready_pods(api)
     assert sorted(a.split()[1] for a in seen) == sorted(o.name(x) for x in pods)
     assert {p.node_name(x) for x in pods} == {"node-1", "node-2", "node-3"}
