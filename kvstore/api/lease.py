@@ -128,9 +128,10 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
 
     async def _remaining(self, lease_id: int) -> tuple[int, int]:
         """(remaining, granted TTL) by the leader's lessor, or ``NOT_FOUND``."""
+        question = (TIME_TO_LIVE, lease_id)
         if self._m.proposer.is_leader():
-            return self._m.lessor.remaining(lease_id) or NOT_FOUND
-        return await self._m.proposer.ask_leader((TIME_TO_LIVE, lease_id))
+            return self._m.lessor.answer(question)
+        return await self._m.proposer.ask_leader(question)
 
     @unary
     async def LeaseTimeToLive(
