@@ -4,7 +4,10 @@ Databases (DESIGN §5):
 
 - ``kv``         16-byte revision -> record (1 flag byte + serialized mvccpb.KeyValue)
 - ``index``      user key -> its revisions (dupsort, ascending)
-- ``current``    user key -> latest live KeyValue (absent once deleted)
+- ``current``    user key -> its latest revision (16 bytes, a ``kv`` key), while
+                 the key is live (absent once deleted). Format 2; format 1 held
+                 the whole KeyValue, a second copy of every live value, and is
+                 converted when the environment is opened (``FORMAT``).
 - ``lease``      8-byte lease id -> granted TTL
 - ``lease_keys`` 8-byte lease id -> attached user keys (dupsort)
 - ``meta``       name -> value: revision, compacted revision, applied index/term, ...
@@ -37,6 +40,9 @@ logger = logging.getLogger(__name__)
 MAX_KEY_BYTES = 511  # LMDB's compile-time key limit (also for dupsort values)
 #: how far the map may grow past the quota at least (see ``Backend.map_limit``)
 MAP_HEADROOM = 1024 * 1024 * 1024
+#: the layout this code reads and writes, stored in ``meta`` under ``FORMAT_KEY``
+FORMAT = 2
+FORMAT_KEY = b"format"
 
 Txn = Any  # lmdb.Transaction (the lmdb package ships no type stubs)
 
@@ -63,6 +69,31 @@ class Backend:
         self.members = self.env.open_db(b"members")
         self.requests = self.env.open_db(b"requests")
         self.auth = self.env.open_db(b"auth")
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Bring an environment of an older layout (or a snapshot of one) to
+        ``FORMAT``, in one write transaction. Format 1 to 2: each ``current``
+        value becomes the key's newest revision, the last of its ``index``
+        entries (a live key's newest revision is its current value)."""
+        with self.env.begin(write=True) as txn:
+            raw = txn.get(FORMAT_KEY, db=self.meta)
+            found = int.from_bytes(raw, "big") if raw is not None else 1
+            if found == FORMAT:
+                return
+            if found > FORMAT:
+                raise UnknownFormatError(
+                    f"{self.path} holds data format {found}, newer than this kvstore's {FORMAT}"
+                )
+            keys = txn.stat(self.current)["entries"]
+            revisions = txn.cursor(db=self.index)
+            for key in list(txn.cursor(db=self.current).iternext(keys=True, values=False)):
+                if not revisions.set_key(key) or not revisions.last_dup():
+                    raise RuntimeError(f"{self.path}: live key {key!r} has no revision")
+                txn.put(key, revisions.value(), db=self.current)
+            txn.put(FORMAT_KEY, FORMAT.to_bytes(8, "big"), db=self.meta)
+        if keys:
+            logger.info("data format upgraded from=%d to=%d keys=%d", found, FORMAT, keys)
 
     def _open(self, map_size: int) -> Any:
         existing = self.path / "data.mdb"
@@ -182,6 +213,10 @@ class Backend:
             self.env.close()
             os.replace(copy_path, self.path / "data.mdb")
             self._open_all(map_size)
+
+
+class UnknownFormatError(OSError):
+    """The environment was written by a newer kvstore (a start-up error)."""
 
 
 class MapFullRetry(Exception):

@@ -75,12 +75,8 @@ class ReadView:
         if len(key) > MAX_KEY_BYTES:
             return None  # cannot be stored, so it is not there
         if rev is None or rev >= self.head:
-            raw = self._txn.get(key, db=self._b.current)
-            if raw is None:
-                return None
-            kv = kv_pb2.KeyValue()
-            kv.ParseFromString(raw)
-            return kv
+            raw_rev = self._txn.get(key, db=self._b.current)
+            return None if raw_rev is None else self._live(raw_rev)
         cur = self._txn.cursor(db=self._b.index)
         return self._kv_at(cur, key, rev)
 
@@ -97,14 +93,12 @@ class ReadView:
             cur = self._txn.cursor(db=self._b.current)
             if not _seek(cur, kr.start):
                 return
-            for key, raw in cur:
+            for key, raw_rev in cur:
                 if kr.beyond(key):
                     return
                 if key < kr.start:
                     continue
-                kv = kv_pb2.KeyValue()
-                kv.ParseFromString(raw)
-                yield kv
+                yield self._live(raw_rev)
             return
         keys = self._txn.cursor(db=self._b.index)
         revs = self._txn.cursor(db=self._b.index)
@@ -144,6 +138,17 @@ class ReadView:
         cur.set_key(key)
         cur.last_dup()
         return bytes(cur.value())
+
+    def _live(self, raw_rev: bytes, into: kv_pb2.KeyValue | None = None) -> kv_pb2.KeyValue:
+        """The put at ``raw_rev`` (parsed into ``into`` if given), which
+        ``current`` names as a key's latest: compaction keeps a live key's
+        newest put, so it is always there."""
+        raw = self._txn.get(raw_rev, db=self._b.kv)
+        if raw is None:
+            raise RuntimeError(f"current names revision {decode_revision(raw_rev)}, which is gone")
+        kv = kv_pb2.KeyValue() if into is None else into
+        kv.ParseFromString(raw[1:])
+        return kv
 
     def _kv_at(self, cur: Txn, key: bytes, rev: int) -> kv_pb2.KeyValue | None:
         found = self._rev_at(cur, key, rev)

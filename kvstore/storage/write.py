@@ -12,7 +12,7 @@ from __future__ import annotations
 from kvstore.pb import auth_pb2, kv_pb2, rpc_pb2
 from kvstore.storage import records
 from kvstore.storage.backend import Backend, Txn
-from kvstore.storage.keys import KeyRange, encode_revision
+from kvstore.storage.keys import KeyRange, decode_revision, encode_revision
 from kvstore.storage.view import ReadView
 
 
@@ -75,14 +75,13 @@ class WriteView(ReadView):
         # Built in place inside its event (no copies); serialized once.
         event = kv_pb2.Event(type=kv_pb2.Event.PUT)
         kv = event.kv
-        raw_prev = self._txn.get(key, db=self._b.current)
+        prev_rev = self._txn.get(key, db=self._b.current)
         prev: kv_pb2.KeyValue | None = None
-        if raw_prev is None:
+        if prev_rev is None:
             kv.create_revision = self._main
             kv.version = 1
         else:
-            prev = event.prev_kv
-            prev.ParseFromString(raw_prev)
+            prev = self._live(prev_rev, into=event.prev_kv)
             kv.create_revision = prev.create_revision
             kv.version = prev.version + 1
         kv.key = key
@@ -91,9 +90,9 @@ class WriteView(ReadView):
         kv.lease = lease
         data = kv.SerializeToString()
         raw_rev = self._next_rev()
-        self._txn.put(raw_rev, records.PUT + data, db=self._b.kv)
+        self._record(raw_rev, records.PUT + data)
         self._txn.put(key, raw_rev, db=self._b.index, dupdata=True)
-        self._txn.put(key, data, db=self._b.current)
+        self._txn.put(key, raw_rev, db=self._b.current)
         if prev is not None and prev.lease and prev.lease != lease:
             self._detach(prev.lease, key)
         if lease and (prev is None or prev.lease != lease):
@@ -111,13 +110,20 @@ class WriteView(ReadView):
     def _delete(self, prev: kv_pb2.KeyValue) -> None:
         self.writes += 1
         raw_rev = self._next_rev()
-        self._txn.put(raw_rev, records.encode_tombstone(prev.key, self._main), db=self._b.kv)
+        self._record(raw_rev, records.encode_tombstone(prev.key, self._main))
         self._txn.put(prev.key, raw_rev, db=self._b.index, dupdata=True)
         self._txn.delete(prev.key, db=self._b.current)
         if prev.lease:
             self._detach(prev.lease, prev.key)
         tomb = kv_pb2.KeyValue(key=prev.key, mod_revision=self._main)
         self._events.append(kv_pb2.Event(type=kv_pb2.Event.DELETE, kv=tomb, prev_kv=prev))
+
+    def _record(self, raw_rev: bytes, record: bytes) -> None:
+        """Append a revision's record to ``kv``. Revisions only grow, so LMDB
+        may fill each page before starting the next (an ordinary insert at
+        the end splits pages in half, leaving history pages half empty)."""
+        if not self._txn.put(raw_rev, record, db=self._b.kv, append=True):
+            raise RuntimeError(f"revision {decode_revision(raw_rev)} is not past the newest")
 
     def _detach(self, lease: int, key: bytes) -> None:
         self._txn.delete(records.encode_lease_id(lease), key, db=self._b.lease_keys)
