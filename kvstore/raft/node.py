@@ -34,7 +34,7 @@ from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
-from kvstore.raft import leaderask, readindex
+from kvstore.raft import leaderask, readindex, transfer
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.fsm import Applied, Entry, StateMachine
 from kvstore.raft.peertls import PeerTLS, TlsTcpConnection, TlsTcpServer, tls_connection_like
@@ -56,6 +56,7 @@ UNSYNCED_MESSAGES = frozenset(
         readindex.RESPONSE,
         leaderask.REQUEST,
         leaderask.RESPONSE,
+        transfer.PROGRESS,
     }
 )
 AppliedFn = Callable[[list[Applied], Effects], None]
@@ -88,6 +89,12 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
             super()._onMessageReceived(node, message)
         finally:
             self._syncObj.handled()
+
+    def _onDisconnected(self, conn: Any) -> None:
+        node = self._connToNode(conn)
+        super()._onDisconnected(conn)
+        if node is not None:
+            self._syncObj.link_lost(node)
 
     def _createServer(self) -> None:
         super()._createServer()
@@ -149,6 +156,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         #: (peer, cap) while handling an append-entries whose reply must be capped
         self._reply_cap: tuple[Any, int] | None = None
         self._reads = readindex.ReadIndex()
+        self._progress = transfer.ProgressPacer(conf.connectionTimeout / 4)
         #: the highest commit index this member, as leader, has sent to followers
         self._announced_commit = 0
         #: the leader is sending append-entries; it syncs once they are out
@@ -354,8 +362,12 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if kind == leaderask.RESPONSE:
             self._asks.answered(int(message["id"]), message.get("answers"))
             return None
+        if kind == transfer.PROGRESS:
+            return None  # read: the link stays up; nothing else to do
         if kind != "append_entries":
             return message
+        if transfer.is_snapshot_piece(message) and self._progress.due(node, time.monotonic()):
+            self._SyncObj__transport.send(node, {"type": transfer.PROGRESS})
         self._reads.echo = message.get("rseq")
         message = self._reassembly.feed(node, message)
         if int(message.get("term", -1)) < term:
@@ -364,6 +376,11 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if normalized.reply_cap is not None:
             self._reply_cap = (node, normalized.reply_cap)
         return normalized.message
+
+    def link_lost(self, node: Any) -> None:
+        """The connection to ``node`` dropped, and the messages queued on it
+        with it: a snapshot transfer to it starts over (see ``transfer``)."""
+        self._SyncObj__serializer.cancelTransmisstion(node)
 
     def handled(self) -> None:
         self._reply_cap = None
@@ -486,7 +503,13 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             )
         if installed:
             self._on_applied([], Effects(revision=revision, reset=True))
+            # Installing took this thread a while, with no append-entries read
+            # meanwhile: do not take the leader for lost on that account.
+            self._SyncObj__raftElectionDeadline = time.monotonic() + self._election_timeout()
         return raft_data
+
+    def _election_timeout(self) -> float:
+        return float(self._SyncObj__generateRaftTimeout())
 
     # ---- state ----------------------------------------------------------------
 

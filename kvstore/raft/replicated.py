@@ -154,7 +154,9 @@ class RaftProposer:
             logCompactionMinTime=s.log_compaction_seconds,
             commandsWaitLeader=True,
             connectionRetryTime=0.5,
-            connectionTimeout=1.5,
+            # a link that read nothing for this long is closed as dead (1.5 s
+            # at etcd's default election timeout)
+            connectionTimeout=3 * s.election_timeout_min,
             leaderFallbackTimeout=max(3 * s.election_timeout_max, 2.0),
             useFork=False,
             # give up (and stop the member) if the peer port stays taken ~5 s

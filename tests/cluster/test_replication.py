@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -168,6 +169,44 @@ def test_wiped_member_rejoins_and_catches_up_by_snapshot(tmp_path: Path) -> None
         assert len({_hash(m, revision) for m in cluster.members}) == 1
         log = victim.server.log()
         assert "installed snapshot" in log, "the rejoined member should catch up by snapshot"
+
+
+def test_a_snapshot_that_outlasts_the_link_timeout_arrives_whole(tmp_path: Path) -> None:
+    """A follower receiving a snapshot answers only its last piece. The leader
+    used to close the link as dead once it had read nothing for the connection
+    timeout (3 x the election timeout: 0.3 s here), mid-transfer; pysyncobj
+    reconnected and went on with the next piece, the follower's file had a
+    hole, the CRC refused it, and the member never caught up."""
+    extra = ["--snapshot-count", "50", "--election-timeout", "100"]
+    with kv_cluster(tmp_path, extra=extra) as cluster:
+        leader = cluster.leader()
+        victim = next(m for m in cluster.members if m is not leader)
+        victim.server.kill(signal.SIGKILL)
+        survivors = [m for m in cluster.members if m is not victim]
+        # ~24 MB that does not compress: its transfer takes longer than 0.3 s
+        values = {f"/big/{i:02d}".encode(): os.urandom(1 << 20) for i in range(24)}
+        for key, value in values.items():
+            retry_write(lambda k=key, v=value: _put(cluster.leader(survivors), k, v))
+        for i in range(120):  # enough entries for the log to be compacted
+            key = f"/small/{i:03d}".encode()
+            retry_write(lambda k=key: _put(cluster.leader(survivors), k, b"x"))
+        cluster.start(victim)
+        cluster.wait_applied_equal(timeout=90)
+        log = victim.server.log()
+        assert "installed snapshot" in log, "the member should catch up by snapshot"
+        assert "snapshot refused" not in log
+        revision = cluster.status(victim).header.revision
+        assert len({_hash(m, revision) for m in cluster.members}) == 1
+        channel, stub = kv(victim)
+        with channel:
+            got = stub.Range(rpc_pb2.RangeRequest(key=b"/big/23", serializable=True), timeout=10)
+        assert got.kvs[0].value == values[b"/big/23"]
+
+
+def _put(member: Member, key: bytes, value: bytes) -> None:
+    channel, stub = kv(member)
+    with channel:
+        stub.Put(rpc_pb2.PutRequest(key=key, value=value), timeout=10)
 
 
 def test_linearizable_reads_are_confirmed_without_log_entries(tmp_path: Path) -> None:
