@@ -39,6 +39,7 @@ from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_r
 from kvstore.raft.fsm import Applied, Entry, StateMachine
 from kvstore.raft.peertls import PeerTLS, TlsTcpConnection, TlsTcpServer, tls_connection_like
 from kvstore.raft.snapshots import SnapshotCorrupt, read_snapshot, write_snapshot
+from kvstore.raft.snapshotwriter import SnapshotWriter
 from kvstore.storage.effects import Effects
 
 logger = logging.getLogger(__name__)
@@ -161,7 +162,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._announced_commit = 0
         #: the leader is sending append-entries; it syncs once they are out
         self.sending_entries = False
+        self._snapshots = SnapshotWriter(str(conf.fullDumpFile), self._write_snapshot)
         conf.serializer = self._serialize
+        conf.serializeChecker = self._snapshots.check
         conf.deserializer = self._deserialize
         super().__init__(self_address, peers, conf, transportClass=DurableTransport)
         # pysyncobj (in batch mode) only looks at new proposals on its next tick
@@ -476,10 +479,20 @@ class RaftNode(SyncObj):  # type: ignore[misc]
     # ---- snapshots ------------------------------------------------------------
 
     def _serialize(self, path: str, raft_data: Any) -> None:
+        """Everything applied first, then the copy is written on a thread of
+        its own (``snapshotwriter``): the tick thread goes on sending heartbeats."""
         self.flush_pending()
+        self._snapshots.start(path, raft_data)
+
+    def _write_snapshot(self, path: str, raft_data: Any) -> None:
         write_snapshot(self._fsm.store, path, raft_data)
 
+    def _doDestroy(self) -> None:
+        super()._doDestroy()
+        self._snapshots.stop()
+
     def _deserialize(self, path: str) -> Any:
+        self._snapshots.abandon()  # the dump file is the leader's now
         try:
             raft_data, installed = read_snapshot(self._fsm.store, path)
         except SnapshotCorrupt as exc:
