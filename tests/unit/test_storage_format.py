@@ -13,17 +13,12 @@ from kvstore.storage import records
 from kvstore.storage.backend import FORMAT, FORMAT_KEY, Backend, UnknownFormatError
 from kvstore.storage.keys import KeyRange
 from kvstore.storage.store import MvccStore
-
-
-def _store(path: Path) -> MvccStore:
-    store = MvccStore(StorageConfig(data_dir=path, sync=False))
-    store.start()
-    return store
+from tests.support.stores import started_store
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[MvccStore]:
-    s = _store(tmp_path)
+    s = started_store(tmp_path)
     yield s
     s.close()
 
@@ -96,7 +91,7 @@ def _downgrade_to_format_1(path: Path) -> None:
 
 
 def test_a_format_1_environment_is_upgraded_on_open(tmp_path: Path) -> None:
-    store = _store(tmp_path)
+    store = started_store(tmp_path)
     for i in range(50):
         _put(store, b"k%02d" % (i % 20), b"value-%d" % i)
     _delete(store, b"k03")
@@ -105,7 +100,7 @@ def test_a_format_1_environment_is_upgraded_on_open(tmp_path: Path) -> None:
     store.close()
     _downgrade_to_format_1(tmp_path)
 
-    store = _store(tmp_path)
+    store = started_store(tmp_path)
     try:
         with store.read() as view:
             assert [view.get(b"k%02d" % i) for i in range(20)] == before

@@ -6,16 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from kvstore.config import LeaseConfig, StorageConfig
+from kvstore.config import LeaseConfig
 from kvstore.pb import command_pb2, rpc_pb2
 from kvstore.raft.fsm import DUPLICATE, CorruptCommandError, Entry, StateMachine
-from kvstore.storage.store import MvccStore
+from tests.support.stores import started_store
 
 
 @pytest.fixture
 def fsm(tmp_path: Path):  # type: ignore[no-untyped-def]
-    store = MvccStore(StorageConfig(data_dir=tmp_path, sync=False))
-    store.start()
+    store = started_store(tmp_path)
     yield StateMachine(store, LeaseConfig())
     store.close()
 

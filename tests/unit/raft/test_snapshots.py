@@ -14,24 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from kvstore.config import LeaseConfig, StorageConfig
+from kvstore.config import LeaseConfig
 from kvstore.pb import command_pb2, rpc_pb2
 from kvstore.raft.fsm import Entry, StateMachine
 from kvstore.raft.snapshots import MAGIC, SnapshotCorrupt, read_snapshot, write_snapshot
 from kvstore.storage.store import MvccStore
+from tests.support.stores import started_store
 
 RAFT_DATA = ("raft", 42)
 
 
-def _store(path: Path) -> MvccStore:
-    store = MvccStore(StorageConfig(data_dir=path, sync=False))
-    store.start()
-    return store
-
-
 @pytest.fixture
 def leader(tmp_path: Path) -> Iterator[MvccStore]:
-    store = _store(tmp_path / "leader")
+    store = started_store(tmp_path / "leader")
     fsm = StateMachine(store, LeaseConfig())
     entries = []
     for i in range(1, 301):
@@ -45,7 +40,7 @@ def leader(tmp_path: Path) -> Iterator[MvccStore]:
 
 @pytest.fixture
 def follower(tmp_path: Path) -> Iterator[MvccStore]:
-    store = _store(tmp_path / "follower")
+    store = started_store(tmp_path / "follower")
     yield store
     store.close()
 
