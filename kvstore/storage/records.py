@@ -34,9 +34,9 @@ def encode_tombstone(key: bytes, main: int) -> bytes:
     return TOMBSTONE + kv_pb2.KeyValue(key=key, mod_revision=main).SerializeToString()
 
 
-def decode(record: bytes) -> tuple[bool, kv_pb2.KeyValue]:
-    """(is_put, KeyValue) of a ``kv`` record."""
-    kv = kv_pb2.KeyValue()
+def decode(record: bytes, into: kv_pb2.KeyValue | None = None) -> tuple[bool, kv_pb2.KeyValue]:
+    """(is_put, KeyValue) of a ``kv`` record, parsed into ``into`` if given."""
+    kv = kv_pb2.KeyValue() if into is None else into
     kv.ParseFromString(record[1:])
     return record[:1] == PUT, kv
 

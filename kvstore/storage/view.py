@@ -144,11 +144,9 @@ class ReadView:
         ``current`` names as a key's latest: compaction keeps a live key's
         newest put, so it is always there."""
         raw = self._txn.get(raw_rev, db=self._b.kv)
-        if raw is None:
-            raise RuntimeError(f"current names revision {decode_revision(raw_rev)}, which is gone")
-        kv = kv_pb2.KeyValue() if into is None else into
-        kv.ParseFromString(raw[1:])
-        return kv
+        if raw is None or raw[:1] != records.PUT:
+            raise RuntimeError(f"current names revision {decode_revision(raw_rev)}, not a put")
+        return records.decode(raw, into)[1]
 
     def _kv_at(self, cur: Txn, key: bytes, rev: int) -> kv_pb2.KeyValue | None:
         found = self._rev_at(cur, key, rev)
