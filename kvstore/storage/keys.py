@@ -67,11 +67,5 @@ class KeyRange:
             return key == self.start
         return key >= self.start and (self.end == b"" or key < self.end)
 
-    def beyond(self, key: bytes) -> bool:
-        """True once an ascending scan at ``key`` has left the range."""
-        if self.end is None:
-            return key != self.start
-        return self.end != b"" and key >= self.end
-
     def is_empty(self) -> bool:
         return self.end is not None and self.end != b"" and self.end <= self.start

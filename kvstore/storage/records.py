@@ -41,6 +41,11 @@ def decode(record: bytes, into: kv_pb2.KeyValue | None = None) -> tuple[bool, kv
     return record[:1] == PUT, kv
 
 
+def put_payload(record: bytes) -> bytes | None:
+    """The serialized KeyValue of a put record; None for a tombstone."""
+    return record[1:] if record[:1] == PUT else None
+
+
 def encode_int(value: int) -> bytes:
     return _I64.pack(value)
 

@@ -7,6 +7,7 @@ the compacted revision are gone (callers check ``compacted`` first).
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Iterator
 
@@ -22,6 +23,12 @@ def _seek(cur: Txn, start: bytes) -> bool:
     if not start:
         return bool(cur.first())
     return bool(cur.set_range(start[:MAX_KEY_BYTES]))
+
+
+def _parse(raw: bytes, into: kv_pb2.KeyValue | None = None) -> kv_pb2.KeyValue:
+    kv = kv_pb2.KeyValue() if into is None else into
+    kv.ParseFromString(raw)
+    return kv
 
 
 class ReadView:
@@ -72,62 +79,82 @@ class ReadView:
 
     def get(self, key: bytes, rev: int | None = None) -> kv_pb2.KeyValue | None:
         """The key at ``rev`` (default: latest), or None if absent then."""
+        raw = self.get_record(key, rev)
+        return None if raw is None else _parse(raw)
+
+    def get_record(self, key: bytes, rev: int | None = None) -> bytes | None:
+        """``get``'s answer as a serialized KeyValue."""
         if len(key) > MAX_KEY_BYTES:
             return None  # cannot be stored, so it is not there
         if rev is None or rev >= self.head:
             raw_rev = self._txn.get(key, db=self._b.current)
-            return None if raw_rev is None else self._live(raw_rev)
+            return None if raw_rev is None else self._live_record(raw_rev)
         cur = self._txn.cursor(db=self._b.index)
-        return self._kv_at(cur, key, rev)
+        return self._record_at(cur, key, rev)
 
     def iter_range(self, kr: KeyRange, rev: int | None = None) -> Iterator[kv_pb2.KeyValue]:
         """Live keys of ``kr`` at ``rev`` (default: latest), ascending by key."""
+        return map(_parse, self.iter_records(kr, rev))
+
+    def iter_records(self, kr: KeyRange, rev: int | None = None) -> Iterator[bytes]:
+        """``iter_range``'s keys as serialized KeyValues, for answers that
+        pass them on unchanged: parsing each costs more than reading it."""
         if kr.is_empty():
             return
         if kr.single:
-            kv = self.get(kr.start, rev)
-            if kv is not None:
-                yield kv
+            raw = self.get_record(kr.start, rev)
+            if raw is not None:
+                yield raw
             return
+        start, end = kr.start, kr.end
         if rev is None or rev >= self.head:
             cur = self._txn.cursor(db=self._b.current)
-            if not _seek(cur, kr.start):
+            if not _seek(cur, start):
                 return
             for key, raw_rev in cur:
-                if kr.beyond(key):
+                if end and key >= end:
                     return
-                if key < kr.start:
-                    continue
-                yield self._live(raw_rev)
+                if key >= start:
+                    yield self._live_record(raw_rev)
             return
         keys = self._txn.cursor(db=self._b.index)
         revs = self._txn.cursor(db=self._b.index)
-        found = _seek(keys, kr.start)
+        found = _seek(keys, start)
         while found:
             key = keys.key()
-            if kr.beyond(key):
+            if end and key >= end:
                 return
-            kv = self._kv_at(revs, key, rev) if key >= kr.start else None
-            if kv is not None:
-                yield kv
+            raw = self._record_at(revs, key, rev) if key >= start else None
+            if raw is not None:
+                yield raw
             found = keys.next_nodup()
 
-    def count_range(self, kr: KeyRange, rev: int | None = None) -> int:
-        if rev is None or rev >= self.head:
-            if kr.is_empty():
-                return 0
-            if kr.single:
-                return 0 if self.get(kr.start) is None else 1
-            cur = self._txn.cursor(db=self._b.current)
-            n = 0
-            if _seek(cur, kr.start):
-                for key in cur.iternext(keys=True, values=False):
-                    if kr.beyond(key):
-                        break
-                    if key >= kr.start:
-                        n += 1
-            return n
-        return sum(1 for _ in self.iter_range(kr, rev))
+    def count_range(self, kr: KeyRange, rev: int | None = None, most: int | None = None) -> int:
+        """Live keys of ``kr`` at ``rev``; with ``most``, counting stops at
+        ``most + 1`` (enough to tell that there are more than ``most``)."""
+        if rev is not None and rev < self.head:
+            found = self.iter_range(kr, rev)
+            if most is not None:
+                found = itertools.islice(found, most + 1)
+            return sum(1 for _ in found)
+        if kr.is_empty():
+            return 0
+        if kr.single:
+            return 0 if self.get(kr.start) is None else 1
+        cur = self._txn.cursor(db=self._b.current)
+        if not _seek(cur, kr.start):
+            return 0
+        start, end = kr.start, kr.end
+        stop = -1 if most is None else most + 1
+        n = 0
+        for key in cur.iternext(keys=True, values=False):
+            if end and key >= end:
+                break
+            if key >= start:
+                n += 1
+                if n == stop:
+                    break
+        return n
 
     def _rev_at(self, cur: Txn, key: bytes, rev: int) -> bytes | None:
         """The newest revision (encoded) of ``key`` that is <= ``rev``."""
@@ -141,22 +168,26 @@ class ReadView:
 
     def _live(self, raw_rev: bytes, into: kv_pb2.KeyValue | None = None) -> kv_pb2.KeyValue:
         """The put at ``raw_rev`` (parsed into ``into`` if given), which
-        ``current`` names as a key's latest: compaction keeps a live key's
-        newest put, so it is always there."""
-        raw = self._txn.get(raw_rev, db=self._b.kv)
-        if raw is None or raw[:1] != records.PUT:
-            raise RuntimeError(f"current names revision {decode_revision(raw_rev)}, not a put")
-        return records.decode(raw, into)[1]
+        ``current`` names as a key's latest."""
+        return _parse(self._live_record(raw_rev), into)
 
-    def _kv_at(self, cur: Txn, key: bytes, rev: int) -> kv_pb2.KeyValue | None:
+    def _live_record(self, raw_rev: bytes) -> bytes:
+        """``_live`` serialized: compaction keeps a live key's newest put, so
+        it is always there."""
+        raw = self._txn.get(raw_rev, db=self._b.kv)
+        payload = None if raw is None else records.put_payload(raw)
+        if payload is None:
+            raise RuntimeError(f"current names revision {decode_revision(raw_rev)}, not a put")
+        return payload
+
+    def _record_at(self, cur: Txn, key: bytes, rev: int) -> bytes | None:
         found = self._rev_at(cur, key, rev)
         if found is None:
             return None
         raw = self._txn.get(found, db=self._b.kv)
         if raw is None:  # compacted away
             return None
-        is_put, kv = records.decode(raw)
-        return kv if is_put else None
+        return records.put_payload(raw)
 
     # ---- history ----------------------------------------------------------
 

@@ -165,6 +165,29 @@ def test_paging_from_last_key(kv: rpc_pb2_grpc.KVStub) -> None:
     assert seen == [b"/registry/pods/p%d" % i for i in range(5)]
 
 
+def test_a_range_over_thousands_of_keys(kv: rpc_pb2_grpc.KVStub) -> None:
+    """More keys than kvstore reads on its event loop (it hands such a range
+    to a worker thread); etcd answers the same."""
+    total, per_txn = 5000, 100
+    for first in range(0, total, per_txn):
+        puts = [
+            rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=b"big/%05d" % i, value=b"v"))
+            for i in range(first, first + per_txn)
+        ]
+        kv.Txn(rpc_pb2.TxnRequest(success=puts))
+    whole = kv.Range(RR(key=b"big/", range_end=b"big0"))
+    assert (whole.count, len(whole.kvs), whole.more) == (total, total, False)
+    assert keys(whole.kvs) == [b"big/%05d" % i for i in range(total)]
+    page = kv.Range(RR(key=b"big/", range_end=b"big0", limit=10, serializable=True))
+    assert (page.count, keys(page.kvs), page.more) == (
+        total,
+        [b"big/%05d" % i for i in range(10)],
+        True,
+    )
+    history = kv.Range(RR(key=b"big/", range_end=b"big0", revision=whole.header.revision - 1))
+    assert history.count == total - per_txn
+
+
 def test_revision_history(kv: rpc_pb2_grpc.KVStub) -> None:
     assert put(kv, b"k", b"v1") == 2
     assert put(kv, b"k", b"v2") == 3

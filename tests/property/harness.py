@@ -24,7 +24,7 @@ from kvstore.errors import KvError
 from kvstore.pb import command_pb2, rpc_pb2
 from kvstore.raft.fsm import Entry, StateMachine
 from kvstore.storage.keys import KeyRange
-from kvstore.storage.ranges import execute_range
+from kvstore.storage.ranges import execute_range, execute_small_range
 from kvstore.storage.store import MvccStore
 from tests.property.model import Model
 from tests.property.strategies import LEASE_IDS
@@ -203,9 +203,20 @@ class Harness:
             expected = exc
         assert_same(got, expected, f"range {show(req)}")
         if isinstance(expected, rpc_pb2.RangeResponse):
+            self._small_range(req, expected)
             _event(f"range -> {len(expected.kvs)} kvs, more={expected.more}")
         else:
             _event(f"range -> {type(expected).__name__}")
+
+    def _small_range(self, req: rpc_pb2.RangeRequest, expected: rpc_pb2.RangeResponse) -> None:
+        """Bounded by the range's exact key count, the read is answered in
+        full; bounded by one less, it is refused."""
+        assert self.store is not None
+        with self.store.read() as view:
+            whole = execute_small_range(view, req, expected.count)
+            refused = execute_small_range(view, req, expected.count - 1) if expected.count else None
+        assert_same(whole, expected, f"range {show(req)} within {expected.count} keys")
+        assert refused is None, f"range {show(req)} within {expected.count - 1} keys answered"
 
     def check_history(self, first: int, key: bytes, range_end: bytes) -> None:
         """Replay from ``first`` (retained) equals the model, with and without prev_kv."""
