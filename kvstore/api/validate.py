@@ -41,11 +41,15 @@ def _check_stored_key(key: bytes) -> None:
         raise KeyTooLongError()
 
 
+# the enums' values, looked up once (protobuf builds a new list on every call)
+_SORT_ORDERS = frozenset(RangeReq.SortOrder.values())
+_SORT_TARGETS = frozenset(RangeReq.SortTarget.values())
+_WATCH_FILTERS = frozenset(rpc_pb2.WatchCreateRequest.FilterType.values())
+
+
 def check_range(req: rpc_pb2.RangeRequest) -> None:
     _check_key(req.key)
-    if req.sort_order not in RangeReq.SortOrder.values():
-        raise InvalidSortOptionError()
-    if req.sort_target not in RangeReq.SortTarget.values():
+    if req.sort_order not in _SORT_ORDERS or req.sort_target not in _SORT_TARGETS:
         raise InvalidSortOptionError()
 
 
@@ -155,5 +159,5 @@ def check_lease_grant(req: rpc_pb2.LeaseGrantRequest) -> None:
 
 def check_watch_create(req: rpc_pb2.WatchCreateRequest) -> None:
     for f in req.filters:
-        if f not in rpc_pb2.WatchCreateRequest.FilterType.values():
+        if f not in _WATCH_FILTERS:
             raise UnsupportedError(f"watch filter {f}")
