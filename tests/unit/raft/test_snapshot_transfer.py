@@ -3,13 +3,21 @@ messages are fed and captured by hand."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+from pysyncobj import SyncObjConf
 from pysyncobj.tcp_connection import TcpConnection
 
+from kvstore.config import LeaseConfig
 from kvstore.raft import transfer
+from kvstore.raft.fsm import StateMachine
 from kvstore.raft.node import RaftNode
+from kvstore.raft.snapshots import write_snapshot
+from tests.support.stores import started_store
 
 
 def _peer(node: RaftNode) -> Any:
@@ -76,3 +84,49 @@ def test_progress_is_paced_per_member() -> None:
     assert not pacer.due("a", 10.5)
     assert pacer.due("b", 10.5)
     assert pacer.due("a", 11.0)
+
+
+@pytest.fixture
+def follower(tmp_path: Path) -> Iterator[RaftNode]:
+    """A node with a real state machine, following a leader it never hears from."""
+    store = started_store(tmp_path / "store")
+    conf = SyncObjConf(
+        autoTick=False,
+        fullDumpFile=str(tmp_path / "dump"),
+        raftMinTimeout=100,
+        raftMaxTimeout=200,
+        connectionTimeout=300,
+    )
+    node = RaftNode(
+        "127.0.0.1:0",
+        ["127.0.0.1:9"],
+        conf,
+        StateMachine(store, LeaseConfig()),
+        lambda results, effects: None,
+        lambda exc: None,
+        lambda batch, reply: None,
+    )
+    yield node
+    node.destroy()
+    store.close()
+
+
+def test_installing_a_snapshot_restarts_the_election_timer(
+    follower: RaftNode, tmp_path: Path
+) -> None:
+    """Installing takes the tick thread a while, with no append-entries read
+    meanwhile: the follower must not count that against the leader."""
+    source = started_store(tmp_path / "source")
+    with source.write() as batch:
+        batch.begin_revision()
+        batch.put(b"k", b"v", 0)
+        batch.end_revision()
+        batch.set_applied(7, 1)
+    snapshot = tmp_path / "received"
+    write_snapshot(source, str(snapshot), ((b"", 7, 1), "rest of pysyncobj's state"))
+    source.close()
+    follower._SyncObj__raftElectionDeadline = time.monotonic() - 1.0  # overdue
+    follower._deserialize(str(snapshot))
+    with follower._fsm.store.read() as view:
+        assert view.applied[0] == 7  # installed
+    assert follower._SyncObj__raftElectionDeadline > time.monotonic()
