@@ -1,12 +1,17 @@
 """Raft snapshots as LMDB copies (pysyncobj's serializer/deserializer hooks).
 
-File layout: the magic ``KVSNAP1\0``; 8-byte big-endian length N, N bytes of
-pickled Raft metadata (pysyncobj's last applied entries and cluster, which it
-pickles itself); a compact LMDB copy; then a trailer: the copy's length (8
-bytes) and its CRC-32 (4 bytes). A snapshot is installed only if its applied
-index is newer than the local one: pysyncobj calls the deserializer both at
-start-up (for the local dump) and when the leader sends one, and cannot tell us
-which.
+File layout: the magic ``KVSNAP2\0``; 8 bytes, big-endian: an applied index
+that the copy's is at most (read after copying); 8-byte big-endian length N,
+N bytes of pickled Raft metadata (pysyncobj's last applied entries and
+cluster, which it pickles itself); a compact LMDB copy; then a trailer: the
+copy's length (8 bytes) and its CRC-32 (4 bytes). ``KVSNAP1\0`` files are the
+same without the applied index.
+
+A snapshot is installed only if its applied index is newer than the local
+one: pysyncobj calls the deserializer both at start-up (for the local dump)
+and when the leader sends one, and cannot tell us which. Where the header
+already says that the copy is not newer (a member's own dump, at every
+restart), the file is only checked, not copied out.
 
 A received file is checked (length, CRC, and LMDB's own idea of its size)
 before LMDB opens it: LMDB maps the file, and a short or damaged one would
@@ -24,6 +29,7 @@ import pickle
 import struct
 import tempfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,7 +41,9 @@ from kvstore.storage.store import MvccStore
 logger = logging.getLogger(__name__)
 
 
-MAGIC = b"KVSNAP1\0"
+MAGIC = b"KVSNAP2\0"
+_MAGIC_NO_INDEX = b"KVSNAP1\0"
+_U64 = struct.Struct(">Q")
 _TRAILER = struct.Struct(">QI")  # LMDB copy length, CRC-32
 _CHUNK = 1 << 20
 
@@ -48,7 +56,7 @@ def write_snapshot(store: MvccStore, path: str, raft_data: Any) -> None:
     meta = pickle.dumps(raft_data)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, MAGIC + len(meta).to_bytes(8, "big") + meta)
+        os.write(fd, MAGIC + _U64.pack(0) + _U64.pack(len(meta)) + meta)
         start = os.lseek(fd, 0, os.SEEK_CUR)
         store.backend.copy_to_fd(fd, compact=True)
         if not lmdb_size_ok(Path(path), start):
@@ -65,35 +73,57 @@ def write_snapshot(store: MvccStore, path: str, raft_data: Any) -> None:
                 crc = zlib.crc32(chunk, crc)
         os.lseek(fd, end, os.SEEK_SET)
         os.write(fd, _TRAILER.pack(end - start, crc))
+        # applying goes on while the copy is made: read after it, this bounds it
+        with store.read() as view:
+            os.pwrite(fd, _U64.pack(view.applied[0]), len(MAGIC))
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def _extract(f: BinaryIO, out: BinaryIO, file_size: int) -> Any:
-    """Copy the LMDB part of the snapshot ``f`` to ``out``; its Raft metadata."""
+@dataclass
+class _Header:
+    raft_data: Any
+    #: the copy's applied index is at most this (None: not recorded)
+    applied_at_most: int | None
+    #: whether a trailer (length, CRC) follows the copy
+    checked: bool
+    #: where the LMDB copy starts
+    start: int
+
+
+def _header(f: BinaryIO, file_size: int) -> _Header:
     head = f.read(8)
-    checked = head == MAGIC
+    applied_at_most = None
+    checked = head in (MAGIC, _MAGIC_NO_INDEX)
+    if head == MAGIC:
+        applied_at_most = _U64.unpack(f.read(8).rjust(8, b"\0"))[0]
     if checked:
         head = f.read(8)
     size = int.from_bytes(head, "big")
-    start = len(head) + size + (len(MAGIC) if checked else 0)
+    start = f.tell() + size
     if len(head) < 8 or start > file_size:
         raise SnapshotCorrupt(f"snapshot header says {size} bytes of metadata in {file_size}")
     # The dump is our own (written by write_snapshot, or received over the
     # authenticated, encrypted peer link), like pysyncobj's dumps.
-    raft_data = pickle.loads(f.read(size))
-    remaining = file_size - start - (_TRAILER.size if checked else 0)
+    return _Header(pickle.loads(f.read(size)), applied_at_most, checked, start)
+
+
+def _extract(f: BinaryIO, out: BinaryIO | None, file_size: int, header: _Header) -> None:
+    """Copy the LMDB part of the snapshot ``f`` (read past its header) to
+    ``out``, or only check it when ``out`` is None."""
+    checked = header.checked
+    remaining = file_size - header.start - (_TRAILER.size if checked else 0)
     crc = 0
     while remaining > 0 and (chunk := f.read(min(_CHUNK, remaining))):
         crc = zlib.crc32(chunk, crc)
-        out.write(chunk)
+        if out is not None:
+            out.write(chunk)
         remaining -= len(chunk)
     if checked:
         length, expected = _TRAILER.unpack(f.read(_TRAILER.size).rjust(_TRAILER.size, b"\0"))
-        if remaining or length != file_size - start - _TRAILER.size or crc != expected:
+        if remaining or length != file_size - header.start - _TRAILER.size or crc != expected:
             raise SnapshotCorrupt("snapshot LMDB copy is short or damaged (length or CRC)")
-    return raft_data
 
 
 def lmdb_size_ok(data_file: Path, offset: int = 0) -> bool:
@@ -128,23 +158,29 @@ def lmdb_size_ok(data_file: Path, offset: int = 0) -> bool:
 
 def read_snapshot(store: MvccStore, path: str) -> tuple[Any, bool]:
     """(raft metadata, whether the LMDB copy was installed)."""
-    parent = Path(store.backend.path).parent
-    with tempfile.TemporaryDirectory(dir=parent, prefix="snapshot-") as tmp:
-        copy = Path(tmp) / "data.mdb"
-        with open(path, "rb") as f, open(copy, "wb") as out:
-            raft_data = _extract(f, out, os.fstat(f.fileno()).st_size)
-            out.flush()
-            os.fsync(out.fileno())
-        if not lmdb_size_ok(copy):
-            raise SnapshotCorrupt("snapshot LMDB copy is shorter than its meta page says")
-        incoming = _applied_index(tmp)
-        with store.read() as view:
-            local = view.applied[0]
-        if incoming <= local:
-            return raft_data, False
-        store.install_snapshot(copy)
+    with store.read() as view:
+        local = view.applied[0]
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        header = _header(f, size)
+        if header.applied_at_most is not None and header.applied_at_most <= local:
+            _extract(f, None, size, header)
+            return header.raft_data, False
+        parent = Path(store.backend.path).parent
+        with tempfile.TemporaryDirectory(dir=parent, prefix="snapshot-") as tmp:
+            copy = Path(tmp) / "data.mdb"
+            with open(copy, "wb") as out:
+                _extract(f, out, size, header)
+                out.flush()
+                os.fsync(out.fileno())
+            if not lmdb_size_ok(copy):
+                raise SnapshotCorrupt("snapshot LMDB copy is shorter than its meta page says")
+            incoming = _applied_index(tmp)
+            if incoming <= local:
+                return header.raft_data, False
+            store.install_snapshot(copy)
     logger.info("installed snapshot applied_index=%d previous=%d", incoming, local)
-    return raft_data, True
+    return header.raft_data, True
 
 
 def _applied_index(env_dir: str) -> int:

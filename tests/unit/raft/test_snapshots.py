@@ -16,6 +16,7 @@ import pytest
 
 from kvstore.config import LeaseConfig
 from kvstore.pb import command_pb2, rpc_pb2
+from kvstore.raft import snapshots
 from kvstore.raft.fsm import Entry, StateMachine
 from kvstore.raft.snapshots import MAGIC, SnapshotCorrupt, read_snapshot, write_snapshot
 from kvstore.storage.store import MvccStore
@@ -108,3 +109,47 @@ def test_snapshots_written_before_the_checks_are_still_read(
     _write_unchecked(leader, path)
     assert read_snapshot(follower, str(path)) == (RAFT_DATA, True)
     assert _revision(follower) == 301
+
+
+def test_the_header_bounds_the_copys_applied_index(leader: MvccStore, tmp_path: Path) -> None:
+    path = tmp_path / "dump"
+    write_snapshot(leader, str(path), RAFT_DATA)
+    data = path.read_bytes()
+    assert data[: len(MAGIC)] == MAGIC
+    with leader.read() as view:
+        assert int.from_bytes(data[len(MAGIC) : len(MAGIC) + 8], "big") == view.applied[0] == 300
+
+
+def test_a_members_own_dump_is_checked_without_copying_it_out(
+    leader: MvccStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At every restart pysyncobj hands the member its own dump: the header
+    says it holds nothing newer, so nothing is written (a copy and an fsync
+    of the whole database before)."""
+    path = tmp_path / "dump"
+    write_snapshot(leader, str(path), RAFT_DATA)
+
+    def no_copy(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the LMDB copy was written out")
+
+    monkeypatch.setattr(snapshots.tempfile, "TemporaryDirectory", no_copy)
+    assert read_snapshot(leader, str(path)) == (RAFT_DATA, False)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(SnapshotCorrupt):  # still checked
+        read_snapshot(leader, str(path))
+
+
+def test_a_snapshot_without_the_applied_index_is_still_installed(
+    leader: MvccStore, follower: MvccStore, tmp_path: Path
+) -> None:
+    """The layout before the applied index was recorded (``KVSNAP1``)."""
+    path = tmp_path / "dump"
+    write_snapshot(leader, str(path), RAFT_DATA)
+    data = path.read_bytes()
+    old = b"KVSNAP1\0" + data[len(MAGIC) + 8 :]
+    path.write_bytes(old)
+    assert read_snapshot(follower, str(path)) == (RAFT_DATA, True)
+    assert _revision(follower) == 301
+    assert read_snapshot(follower, str(path)) == (RAFT_DATA, False)
