@@ -8,7 +8,7 @@ min/max mod/create revision bounds; sort; cut to ``limit``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from kvstore.errors import CompactedError, FutureRevisionError
 from kvstore.pb import kv_pb2, rpc_pb2
@@ -58,7 +58,14 @@ def _execute(
     kr = KeyRange.of(req.key, req.range_end)
     resp = rpc_pb2.RangeResponse()
     resp.header.revision = head  # etcd reports the store revision, not the read one
-    resp.count = view.count_range(kr, read_rev, most)
+    records: Iterable[bytes]
+    if kr.single:  # a get: one lookup serves both the count and the answer
+        raw = view.get_record(kr.start, read_rev)
+        records = () if raw is None else (raw,)
+        resp.count = len(records)
+    else:
+        records = view.iter_records(kr, read_rev)
+        resp.count = view.count_range(kr, read_rev, most)
     if most is not None and resp.count > most:
         return None
     if req.count_only:
@@ -73,7 +80,7 @@ def _execute(
     fetch = 0 if req.sort_order != Req.NONE or filtered else req.limit
     by_key = req.sort_target == Req.KEY and req.sort_order in (Req.NONE, Req.ASCEND)
     if by_key and not filtered and not req.keys_only:
-        _add_records(resp, view.iter_records(kr, read_rev), req.limit)
+        _add_records(resp, iter(records), req.limit)
         return resp
     found = view.iter_range(kr, read_rev)
     kvs = list(itertools.islice(found, fetch + 1) if fetch > 0 else found)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 
 from kvstore.config import StorageConfig
 from kvstore.storage.backend import Backend
@@ -53,10 +54,9 @@ class MvccStore:
         """The auth store's revision (cached): it changes with every user/role edit."""
         return self._auth_revision
 
-    @contextlib.contextmanager
-    def read(self) -> Iterator[ReadView]:
-        with self.backend.read() as txn:
-            yield ReadView(self.backend, txn)
+    def read(self) -> contextlib.AbstractContextManager[ReadView]:
+        """A consistent view of the store, until the block ends."""
+        return _Viewing(self.backend)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[WriteView]:
@@ -90,3 +90,24 @@ class MvccStore:
     def wait_compacted(self, revision: int, timeout: float | None = None) -> bool:
         """Block until old revisions up to ``revision`` are physically gone."""
         return self._compactor.wait_done(revision, timeout)
+
+
+class _Viewing:
+    """``MvccStore.read``'s context (a class for the same reason as ``Backend.read``'s)."""
+
+    __slots__ = ("_backend", "_reading")
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self._reading = backend.read()
+
+    def __enter__(self) -> ReadView:
+        return ReadView(self._backend, self._reading.__enter__())
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._reading.__exit__(kind, exc, tb)

@@ -140,7 +140,7 @@ class ReadView:
         if kr.is_empty():
             return 0
         if kr.single:
-            return 0 if self.get(kr.start) is None else 1
+            return 0 if self.get_record(kr.start) is None else 1
         cur = self._txn.cursor(db=self._b.current)
         if not _seek(cur, kr.start):
             return 0
