@@ -227,6 +227,12 @@ LIMITS = """## What limits kvstore
   takes about 0.2 ms here; under 128 writes in flight on 3 members a journal
   sync takes 1-2 ms (p50) and an LMDB commit 2.5-3.5 ms, with outliers of
   20-100 ms. With both syncs off (a test only) writes were about 20% faster.
+- **Range lists** are read on the event loop when the range holds at most
+  4,096 keys (a worker thread for more: handing every list to a thread made
+  the two take turns at the GIL, 2-3 times slower), and the stored
+  KeyValues go into the response unparsed. What remains per page is a gRPC
+  call, the count of the rest of the range, and on 3 members a ReadIndex
+  round (a list with limit 100 is ten rounds in a row).
 - **Forwarding.** A write sent to a follower costs a hop to the leader and the
   commit announcement back, as in etcd, but each hop is Python.
 - **Linearizable reads** use ReadIndex (a heartbeat round, no log entry), as
