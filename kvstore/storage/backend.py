@@ -71,6 +71,13 @@ class Backend:
         self.requests = self.env.open_db(b"requests")
         self.auth = self.env.open_db(b"auth")
         self._upgrade()
+        self._page_size = int(self.env.stat()["psize"])
+        self._measure()
+
+    def _measure(self) -> None:
+        """Note the bytes in use: they change only when a write commits, and
+        every write asks (the quota check); asking LMDB builds two dicts."""
+        self._in_use = (int(self.env.info()["last_pgno"]) + 1) * self._page_size
 
     def _upgrade(self) -> None:
         """Bring an environment of an older layout (or a snapshot of one) to
@@ -133,6 +140,7 @@ class Backend:
                     try:
                         yield txn
                         txn.commit()
+                        self._measure()
                     except BaseException:
                         txn.abort()
                         raise
@@ -175,11 +183,8 @@ class Backend:
             return 0
 
     def size_in_use(self) -> int:
-        # gated: a snapshot install or defragment closes the environment meanwhile
-        with self._gate.shared():
-            info = self.env.info()
-            stat = self.env.stat()
-        return (int(info["last_pgno"]) + 1) * int(stat["psize"])
+        """Bytes in use as of the last commit (etcd's dbSizeInUse)."""
+        return self._in_use
 
     def copy_to_fd(self, fd: int, compact: bool = True) -> None:
         """Write a consistent copy of the whole environment to ``fd``."""
