@@ -140,10 +140,10 @@ class Backend:
                     try:
                         yield txn
                         txn.commit()
-                        self._measure()
                     except BaseException:
                         txn.abort()
                         raise
+                    self._measure()
             except lmdb.MapFullError as exc:
                 self._grow()
                 raise MapFullRetry() from exc
