@@ -124,7 +124,7 @@ class Backend:
     def read(self) -> contextlib.AbstractContextManager[Txn]:
         """A read transaction (every get and range takes one: a class, not a
         generator, because its cost shows at thousands of reads a second)."""
-        return _Reading(self)
+        return Reading(self)
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Txn]:
@@ -229,7 +229,9 @@ class MapFullRetry(Exception):
     """The map was grown; redo the aborted write transaction."""
 
 
-class _Reading:
+class Reading:
+    """``Backend.read``'s context: a shared hold on the gate and a read transaction."""
+
     __slots__ = ("_backend", "_txn")
 
     def __init__(self, backend: Backend) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 from kvstore.config import StorageConfig
-from kvstore.storage.backend import Backend
+from kvstore.storage.backend import Backend, Reading
 from kvstore.storage.compaction import Compactor
 from kvstore.storage.view import ReadView
 from kvstore.storage.write import WriteView
@@ -92,22 +91,10 @@ class MvccStore:
         return self._compactor.wait_done(revision, timeout)
 
 
-class _Viewing:
-    """``MvccStore.read``'s context (a class for the same reason as ``Backend.read``'s)."""
+class _Viewing(Reading):
+    """``MvccStore.read``'s context: ``Backend.read``'s, entered as a ReadView."""
 
-    __slots__ = ("_backend", "_reading")
-
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
-        self._reading = backend.read()
+    __slots__ = ()
 
     def __enter__(self) -> ReadView:
-        return ReadView(self._backend, self._reading.__enter__())
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._reading.__exit__(kind, exc, tb)
+        return ReadView(self._backend, super().__enter__())

@@ -13,6 +13,19 @@ from pysyncobj.transport import TCPTransport
 from kvstore.raft.node import RaftNode, ReplyFn
 
 
+def node_conf(tmp_path: Path) -> SyncObjConf:
+    """Ticked by hand, with timeouts no test waits out."""
+    return SyncObjConf(
+        autoTick=False,
+        dynamicMembershipChange=True,
+        fullDumpFile=str(tmp_path / "dump"),
+        appendEntriesPeriod=0.05,
+        raftMinTimeout=100,
+        raftMaxTimeout=200,
+        connectionTimeout=300,
+    )
+
+
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every message a node's transport sends, in order, instead of sending it."""
@@ -34,15 +47,7 @@ def leader(
     tmp_path: Path, sent: list[dict[str, Any]], questions: list[tuple[list[Any], ReplyFn]]
 ) -> Iterator[RaftNode]:
     """A node that leads (term 1) one unreachable peer; the caller ticks it."""
-    conf = SyncObjConf(
-        autoTick=False,
-        dynamicMembershipChange=True,
-        fullDumpFile=str(tmp_path / "dump"),
-        appendEntriesPeriod=0.05,
-        raftMinTimeout=100,
-        raftMaxTimeout=200,
-        connectionTimeout=300,
-    )
+    conf = node_conf(tmp_path)
     # port 0: the node binds whatever is free (it never accepts anything)
     node = RaftNode(
         "127.0.0.1:0",

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pysyncobj import SyncObjConf
 from pysyncobj.tcp_connection import TcpConnection
 
 from kvstore.config import LeaseConfig
@@ -18,6 +17,7 @@ from kvstore.raft.fsm import StateMachine
 from kvstore.raft.node import RaftNode
 from kvstore.raft.snapshots import write_snapshot
 from tests.support.stores import started_store
+from tests.unit.raft.conftest import node_conf
 
 
 def _peer(node: RaftNode) -> Any:
@@ -90,17 +90,10 @@ def test_progress_is_paced_per_member() -> None:
 def follower(tmp_path: Path) -> Iterator[RaftNode]:
     """A node with a real state machine, following a leader it never hears from."""
     store = started_store(tmp_path / "store")
-    conf = SyncObjConf(
-        autoTick=False,
-        fullDumpFile=str(tmp_path / "dump"),
-        raftMinTimeout=100,
-        raftMaxTimeout=200,
-        connectionTimeout=300,
-    )
     node = RaftNode(
         "127.0.0.1:0",
         ["127.0.0.1:9"],
-        conf,
+        node_conf(tmp_path),
         StateMachine(store, LeaseConfig()),
         lambda results, effects: None,
         lambda exc: None,
