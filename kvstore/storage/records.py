@@ -36,9 +36,14 @@ def encode_tombstone(key: bytes, main: int) -> bytes:
 
 def decode(record: bytes, into: kv_pb2.KeyValue | None = None) -> tuple[bool, kv_pb2.KeyValue]:
     """(is_put, KeyValue) of a ``kv`` record, parsed into ``into`` if given."""
+    return record[:1] == PUT, parse_payload(record[1:], into)
+
+
+def parse_payload(payload: bytes, into: kv_pb2.KeyValue | None = None) -> kv_pb2.KeyValue:
+    """A record's serialized KeyValue, parsed (into ``into`` if given)."""
     kv = kv_pb2.KeyValue() if into is None else into
-    kv.ParseFromString(record[1:])
-    return record[:1] == PUT, kv
+    kv.ParseFromString(payload)
+    return kv
 
 
 def put_payload(record: bytes) -> bytes | None:

@@ -25,12 +25,6 @@ def _seek(cur: Txn, start: bytes) -> bool:
     return bool(cur.set_range(start[:MAX_KEY_BYTES]))
 
 
-def _parse(raw: bytes, into: kv_pb2.KeyValue | None = None) -> kv_pb2.KeyValue:
-    kv = kv_pb2.KeyValue() if into is None else into
-    kv.ParseFromString(raw)
-    return kv
-
-
 class ReadView:
     """MVCC reads over one LMDB transaction. Cheap to create; do not share."""
 
@@ -80,7 +74,7 @@ class ReadView:
     def get(self, key: bytes, rev: int | None = None) -> kv_pb2.KeyValue | None:
         """The key at ``rev`` (default: latest), or None if absent then."""
         raw = self.get_record(key, rev)
-        return None if raw is None else _parse(raw)
+        return None if raw is None else records.parse_payload(raw)
 
     def get_record(self, key: bytes, rev: int | None = None) -> bytes | None:
         """``get``'s answer as a serialized KeyValue."""
@@ -94,7 +88,7 @@ class ReadView:
 
     def iter_range(self, kr: KeyRange, rev: int | None = None) -> Iterator[kv_pb2.KeyValue]:
         """Live keys of ``kr`` at ``rev`` (default: latest), ascending by key."""
-        return map(_parse, self.iter_records(kr, rev))
+        return map(records.parse_payload, self.iter_records(kr, rev))
 
     def iter_records(self, kr: KeyRange, rev: int | None = None) -> Iterator[bytes]:
         """``iter_range``'s keys as serialized KeyValues, for answers that
@@ -133,7 +127,7 @@ class ReadView:
         """Live keys of ``kr`` at ``rev``; with ``most``, counting stops at
         ``most + 1`` (enough to tell that there are more than ``most``)."""
         if rev is not None and rev < self.head:
-            found = self.iter_range(kr, rev)
+            found = self.iter_records(kr, rev)
             if most is not None:
                 found = itertools.islice(found, most + 1)
             return sum(1 for _ in found)
@@ -169,7 +163,7 @@ class ReadView:
     def _live(self, raw_rev: bytes, into: kv_pb2.KeyValue | None = None) -> kv_pb2.KeyValue:
         """The put at ``raw_rev`` (parsed into ``into`` if given), which
         ``current`` names as a key's latest."""
-        return _parse(self._live_record(raw_rev), into)
+        return records.parse_payload(self._live_record(raw_rev), into)
 
     def _live_record(self, raw_rev: bytes) -> bytes:
         """``_live`` serialized: compaction keeps a live key's newest put, so
