@@ -192,6 +192,10 @@ def put_command(
         data = b""
     else:
         data = sys.stdin.buffer.read()
+        if not data:  # etcdctl takes no value from an empty stdin either
+            raise click.UsageError(
+                "put command needs 1 argument and input from stdin or 2 arguments"
+            )
     sess = session()
     result = sess.client().put(
         key,

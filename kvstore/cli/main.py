@@ -5,7 +5,9 @@ Global flags are etcdctl's (``--endpoints``, ``-w/--write-out``, ``--dial-timeou
 ``KVCTL_ENDPOINTS`` sets the endpoints too. Every command
 talks to servers only through :mod:`kvstore.client` (a :class:`SyncClient`, or
 coroutines run on its loop). Errors are one line on stderr (``Error: ...``) and a
-non-zero exit: 1 for a failed request, 2 for bad usage, 5 for a canceled watch.
+non-zero exit, with etcdctl's codes: 1 for a failed request or a bad flag, 3 for
+malformed txn input, 4 for an unsupported output format, 5 for a canceled watch, 128
+for missing, extra or malformed arguments.
 """
 
 from __future__ import annotations
@@ -43,6 +45,43 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
         if not match:
             self.fail(f"invalid duration {value!r} (e.g. 500ms, 2s, 1m)", param, ctx)
         return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+# Usage errors exit with etcdctl's codes (its ctlv3 error.go): 1 for flags it
+# cannot parse and unknown commands, 3 for malformed input (txn), 4 for an
+# output format it lacks, 128 for missing, extra or malformed arguments.
+
+
+class BadFlag(click.UsageError):
+    exit_code = 1
+
+
+class InvalidInput(click.UsageError):
+    """Input that does not parse, as a txn's."""
+
+    exit_code = 3
+
+
+class BadFeature(click.UsageError):
+    exit_code = 4
+
+
+class BadArgs(click.UsageError):
+    exit_code = 128
+
+
+def as_etcdctl(exc: click.UsageError) -> click.UsageError:
+    """``exc`` as the class that exits with etcdctl's code for the same mistake."""
+    if isinstance(exc, BadFlag | InvalidInput | BadFeature | BadArgs):
+        return exc
+    kind: type[click.UsageError] = BadArgs  # arguments, and what a command checks itself
+    if isinstance(exc, click.NoSuchOption | click.BadOptionUsage):
+        kind = BadFlag
+    elif isinstance(exc, click.BadParameter) and isinstance(exc.param, click.Option):
+        kind = BadFeature if exc.param.name == "write_out" else BadFlag
+    elif exc.message.startswith("No such command"):
+        kind = BadFlag
+    return kind(exc.format_message(), exc.ctx)
 
 
 class CliError(click.ClickException):
@@ -173,9 +212,29 @@ class KvctlGroup(click.Group):
             args = hoist_global_options(args)
         return super().parse_args(ctx, args)
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            mapped = as_etcdctl(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            mapped = as_etcdctl(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         except ClientError as exc:
             raise CliError(exc.message or str(exc)) from exc
         except TimeoutError as exc:

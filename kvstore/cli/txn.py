@@ -24,7 +24,7 @@ from typing import IO, Any
 import click
 
 from kvstore.cli.keys import key_range, parse_lease, print_delete, print_range
-from kvstore.cli.main import session
+from kvstore.cli.main import InvalidInput, session
 from kvstore.cli.output import Output, header_fields, header_json, kv_fields, kv_json
 from kvstore.client import (
     Compare,
@@ -62,14 +62,14 @@ Op = Any  # RangeOp | PutOp | DeleteOp from kvstore.client
 def _unquote(text: str) -> str:
     parts = shlex.split(text)
     if len(parts) != 1:
-        raise click.UsageError(f"txn: expected one quoted value, got {text!r}")
+        raise InvalidInput(f"txn: expected one quoted value, got {text!r}")
     return parts[0]
 
 
 def parse_compare(line: str) -> Comparison:
     match = _COMPARE.match(line)
     if match is None or match["target"].lower() not in _TARGETS:
-        raise click.UsageError(f'txn: bad compare {line!r} (e.g. mod("k") > "0")')
+        raise InvalidInput(f'txn: bad compare {line!r} (e.g. mod("k") > "0")')
     target = _TARGETS[match["target"].lower()]
     key = _unquote(f'"{match["key"]}"')
     end = _unquote(f'"{match["end"]}"') if match["end"] is not None else None
@@ -84,7 +84,7 @@ def parse_compare(line: str) -> Comparison:
         try:
             operand = int(raw)
         except ValueError:
-            raise click.UsageError(f"txn: {target} compares need a number, got {raw!r}") from None
+            raise InvalidInput(f"txn: {target} compares need a number, got {raw!r}") from None
     op = match["op"]
     comparison: Comparison
     if op == "=":
@@ -102,19 +102,19 @@ def parse_request(line: str) -> Op:
     try:
         words = shlex.split(line)
     except ValueError as exc:
-        raise click.UsageError(f"txn: {exc} in {line!r}") from None
+        raise InvalidInput(f"txn: {exc} in {line!r}") from None
     verb, args = words[0].lower(), words[1:]
     flags = {a.split("=", 1)[0] for a in args if a.startswith("--")}
     values = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if "=" in a and a[:2] == "--"}
     plain = [a for a in args if not a.startswith("--")]
     if verb == "put":
         if len(plain) != 2:
-            raise click.UsageError(f"txn: put needs KEY VALUE: {line!r}")
+            raise InvalidInput(f"txn: put needs KEY VALUE: {line!r}")
         lease = parse_lease(values.get("--lease", "0"))
         return put(plain[0], plain[1], lease=lease, prev_kv="--prev-kv" in flags)
     if verb in ("get", "del", "delete"):
         if not 1 <= len(plain) <= 2:
-            raise click.UsageError(f"txn: {verb} needs KEY [RANGE_END]: {line!r}")
+            raise InvalidInput(f"txn: {verb} needs KEY [RANGE_END]: {line!r}")
         start, end = key_range(
             plain[0],
             plain[1] if len(plain) == 2 else None,
@@ -124,7 +124,7 @@ def parse_request(line: str) -> Op:
         if verb == "get":
             return get(start, end or None, keys_only="--keys-only" in flags)
         return delete(start, end or None, prev_kv="--prev-kv" in flags)
-    raise click.UsageError(f"txn: unknown request {verb!r} (put, get, del)")
+    raise InvalidInput(f"txn: unknown request {verb!r} (put, get, del)")
 
 
 def _section(lines: Iterator[str], prompt: str | None) -> list[str]:

@@ -28,14 +28,20 @@ def test_unreachable_endpoint_in_a_real_process() -> None:
     assert proc.stderr.startswith("Error: ") and len(proc.stderr.splitlines()) == 1
 
 
-def test_bad_flags_exit_2(kvctl: Kvctl) -> None:
-    for args in (("get", "k", "--bogus"), ("-w", "xml", "get", "k"), ("get",)):
+def test_usage_errors_exit_with_etcdctls_codes(kvctl: Kvctl) -> None:
+    """1 for a bad flag, 4 for an output format etcdctl lacks, 128 for bad
+    arguments (test_exit_codes compares each with etcdctl's)."""
+    for args, code in (
+        (("get", "k", "--bogus"), 1),
+        (("-w", "xml", "get", "k"), 4),
+        (("get",), 128),
+        (("--dial-timeout", "soon", "get", "k"), 1),
+        (("get", "a", "b", "--prefix"), 128),
+        (("put", "k", "v", "--lease", "xyz"), 128),
+    ):
         result = kvctl(*args)
-        assert result.exit_code == 2, args
+        assert result.exit_code == code, args
         assert "Traceback" not in result.stderr
-    assert kvctl("--dial-timeout", "soon", "get", "k").exit_code == 2
-    assert kvctl("get", "a", "b", "--prefix").exit_code == 2
-    assert kvctl("put", "k", "v", "--lease", "xyz").exit_code == 2
 
 
 def test_server_errors_are_one_line(kvctl: Kvctl) -> None:

@@ -187,7 +187,7 @@ def test_txn_from_stdin_and_file(kvctl: Kvctl, ns: str, tmp_path: Path) -> None:
 
 def test_txn_syntax_error_is_a_usage_error(kvctl: Kvctl) -> None:
     result = kvctl("txn", input="bogus\n\n\n\n")
-    assert result.exit_code == 2 and "bad compare" in result.stderr
+    assert result.exit_code == 3 and "bad compare" in result.stderr  # etcdctl's ExitInvalidInput
 
 
 def test_compaction_and_compacted_reads(fresh_server: ServerProcess) -> None:
