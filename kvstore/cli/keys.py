@@ -168,6 +168,10 @@ def print_put(out: Output, result: PutResult) -> None:
             out.value(prev.value)
 
 
+# etcdctl's words for a put without a value (no second argument, empty stdin)
+_PUT_USAGE = "put command needs 1 argument and input from stdin or 2 arguments"
+
+
 @click.command("put")
 @click.argument("key")
 @click.argument("value", required=False)
@@ -185,7 +189,7 @@ def put_command(
 ) -> None:
     """Put KEY=VALUE (VALUE read from stdin when omitted)."""
     if not key:
-        raise click.UsageError("put command needs 1 argument and input from stdin or 2 arguments")
+        raise click.UsageError(_PUT_USAGE)
     if value is not None:
         data = value.encode()
     elif ignore_value:
@@ -193,9 +197,7 @@ def put_command(
     else:
         data = sys.stdin.buffer.read()
         if not data:  # etcdctl takes no value from an empty stdin either
-            raise click.UsageError(
-                "put command needs 1 argument and input from stdin or 2 arguments"
-            )
+            raise click.UsageError(_PUT_USAGE)
     sess = session()
     result = sess.client().put(
         key,

@@ -18,7 +18,7 @@ import re
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 
@@ -82,6 +82,13 @@ def as_etcdctl(exc: click.UsageError) -> click.UsageError:
     elif exc.message.startswith("No such command"):
         kind = BadFlag
     return kind(exc.format_message(), exc.ctx)
+
+
+def _raise_as_etcdctl(exc: click.UsageError) -> NoReturn:
+    mapped = as_etcdctl(exc)
+    if mapped is exc:
+        raise exc
+    raise mapped from exc
 
 
 class CliError(click.ClickException):
@@ -222,19 +229,13 @@ class KvctlGroup(click.Group):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:
-            mapped = as_etcdctl(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            _raise_as_etcdctl(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            mapped = as_etcdctl(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            _raise_as_etcdctl(exc)
         except ClientError as exc:
             raise CliError(exc.message or str(exc)) from exc
         except TimeoutError as exc:
