@@ -100,7 +100,9 @@ class Reassembly:
         elif node in self._parts:
             self._parts[node].append(message["data"])
         if transmission != "finish":
-            return message
+            # pysyncobj still answers the piece, but keeps no copy of its own
+            # (it would append each piece to a bytes object: quadratic)
+            return dict(message, data=b"")
         parts = self._parts.get(node)
         if parts is None:
             return message
@@ -110,7 +112,7 @@ class Reassembly:
         except Exception:
             # pysyncobj marks a piece "finish" by the command's length, not the
             # pickled entry's, so a last piece can follow: keep collecting.
-            return dict(message, transmission="process")
+            return dict(message, transmission="process", data=b"")
         del self._parts[node]
         out = {k: v for k, v in message.items() if k not in ("transmission", "data")}
         out["entries"] = [entry]
