@@ -16,8 +16,9 @@ Facts this relies on (see shared/pysyncobj-notes.md):
 - pysyncobj's follower truncates entries that agree with the leader's, and its
   replies carry no term; ``appendentries`` restores Raft's rules in front of
   its message handler (incoming messages) and on its replies (outgoing).
-- With peer TLS configured, the same transport wraps its sockets in TLS
-  (``peertls``), on top of pysyncobj's shared-secret encryption.
+- Peer links carry ``frames`` (sealed with the cluster secret) instead of
+  pysyncobj's zlib'd, Fernet-encrypted pickles: ``peerlink``'s connections,
+  which also speak TLS when peer TLS is configured (``peertls``).
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from pysyncobj.transport import TCPTransport
 
 from kvstore.raft import leaderask, readindex, transfer
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
+from kvstore.raft.frames import FrameCipher
 from kvstore.raft.fsm import Applied, Entry, StateMachine
-from kvstore.raft.peertls import PeerTLS, TlsTcpConnection, TlsTcpServer, tls_connection_like
+from kvstore.raft.peerlink import PeerConnection, PeerServer, connection_like
+from kvstore.raft.peertls import PeerTLS
 from kvstore.raft.snapshots import SnapshotCorrupt, read_snapshot, write_snapshot
 from kvstore.raft.snapshotwriter import SnapshotWriter
 from kvstore.storage.effects import Effects
@@ -98,19 +101,19 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
             self._syncObj.link_lost(node)
 
     def _createServer(self) -> None:
+        """As pysyncobj's, but accepted links speak ``frames`` (and TLS when configured)."""
         super()._createServer()
         tls: PeerTLS | None = self._syncObj.peer_tls
-        if tls is not None:
-            self._server = TlsTcpServer(self._server, tls.server)
+        self._server = PeerServer(self._server, tls.server if tls is not None else None)
 
     def addNode(self, node: Any) -> None:
-        """As pysyncobj's, but an outgoing connection speaks TLS when configured."""
+        """As pysyncobj's, but the outgoing link speaks ``frames`` (and TLS when configured)."""
         super().addNode(node)
         tls: PeerTLS | None = self._syncObj.peer_tls
         plain = self._connections.get(node)
-        if tls is None or plain is None or isinstance(plain, TlsTcpConnection):
+        if plain is None or isinstance(plain, PeerConnection):
             return
-        conn = tls_connection_like(plain, tls.client)
+        conn = connection_like(plain, tls.client if tls is not None else None)
         conn.encryptor = plain.encryptor
         conn.setOnConnectedCallback(functools.partial(self._onOutgoingConnected, conn))
         conn.setOnMessageReceivedCallback(functools.partial(self._onMessageReceived, node))
@@ -140,9 +143,11 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         on_fatal: FatalFn,
         on_questions: QuestionsFn,
         peer_tls: PeerTLS | None = None,
+        frame_cipher: FrameCipher | None = None,
     ) -> None:
         #: read by DurableTransport while pysyncobj builds it (inside __init__)
         self.peer_tls = peer_tls
+        self._frame_cipher = frame_cipher
         self._fsm = fsm
         self._on_applied = on_applied
         self._on_fatal = on_fatal
@@ -201,6 +206,13 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         """Run ``call`` on the tick thread (pysyncobj's state is not thread-safe)."""
         self._tick_calls.append(call)
         self._waker.notify()
+
+    @property
+    def encryptor(self) -> FrameCipher | None:
+        """What pysyncobj's transport hands every link as its ``encryptor`` (and
+        whose presence turns on pysyncobj's random-key handshake): the frame
+        cipher. pysyncobj's own Fernet is never made (``password`` stays unset)."""
+        return self._frame_cipher
 
     # ---- linearizable reads (see readindex) -----------------------------------
 

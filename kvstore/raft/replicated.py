@@ -34,6 +34,7 @@ from kvstore.errors import (
 )
 from kvstore.pb import command_pb2
 from kvstore.raft import leaderask
+from kvstore.raft.frames import FrameCipher
 from kvstore.raft.fsm import Applied, Duplicate, StateMachine
 from kvstore.raft.node import RaftNode
 from kvstore.raft.peertls import PeerTLS
@@ -142,7 +143,6 @@ class RaftProposer:
         self._loop = asyncio.get_running_loop()
         s = self._settings
         conf = SyncObjConf(
-            password=s.secret,
             journalFile=f"{s.data_dir}/journal",
             fullDumpFile=f"{s.data_dir}/snapshot",
             dynamicMembershipChange=True,
@@ -175,6 +175,7 @@ class RaftProposer:
             self._on_fatal_threadsafe,
             self._on_questions_threadsafe,
             PeerTLS.from_config(s.peer_tls) if s.peer_tls is not None else None,
+            FrameCipher(s.secret) if s.secret is not None else None,
         )
         try:
             await asyncio.to_thread(self._node.waitBinded)

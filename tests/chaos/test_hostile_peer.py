@@ -1,14 +1,16 @@
 """Hostile traffic on a member's peer (Raft) port: rejected, and nothing breaks.
 
-Peer messages are length-prefixed, zlib'd pickles, Fernet-encrypted with a key from
-the cluster secret. We send random bytes, absurd length prefixes, a plain pickle that
-would run code if unpickled, and well-formed messages encrypted with a wrong secret.
+Peer messages are length-prefixed frames: pickles sealed (AES-GCM-SIV) with a key
+from the cluster secret (``kvstore.raft.frames``). We send random bytes, absurd length
+prefixes, plain pickles that would run code if unpickled (bare, and zlib'd as
+pysyncobj's own format had them), and well-formed frames sealed with a wrong secret.
 The member must not execute anything, must keep serving, and the cluster must keep a
 leader and accept writes.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import random
 import socket
@@ -17,9 +19,9 @@ import zlib
 from pathlib import Path
 
 import grpc
-from pysyncobj.encryptor import getEncryptor
 
 from kvstore.pb import rpc_pb2
+from kvstore.raft.frames import FrameCipher, FrameCodec
 from tests.support.kvcluster import Cluster, kv, kv_cluster, retry_write
 
 
@@ -34,7 +36,7 @@ class _Touch:
 
 
 def _frame(data: bytes) -> bytes:
-    return struct.pack("i", len(data)) + data
+    return struct.pack("<i", len(data)) + data
 
 
 def _send(port: int, chunks: list[bytes]) -> None:
@@ -50,15 +52,15 @@ def _send(port: int, chunks: list[bytes]) -> None:
 
 
 def _payloads(rng: random.Random, marker: Path) -> list[list[bytes]]:
-    evil = zlib.compress(pickle.dumps(_Touch(marker)))
-    wrong = getEncryptor("not-the-cluster-secret")
-    hello = zlib.compress(pickle.dumps("127.0.0.1:1"))
+    evil = pickle.dumps(_Touch(marker))
+    wrong = FrameCodec(FrameCipher("not-the-cluster-secret"))
     return [
         [rng.randbytes(rng.randrange(1, 4096))],
-        [struct.pack("i", -5) + rng.randbytes(64)],
-        [struct.pack("i", 2**31 - 1) + rng.randbytes(1024)],  # claims 2 GiB, sends 1 KiB
-        [_frame(evil)],  # a plain (unencrypted) pickle
-        [_frame(wrong.encrypt(hello)), _frame(wrong.encrypt(evil))],  # wrong secret
+        [struct.pack("<i", -5) + rng.randbytes(64)],
+        [struct.pack("<i", 2**31 - 1) + rng.randbytes(1024)],  # claims 2 GiB, sends 1 KiB
+        [_frame(evil)],  # a plain (unsealed) pickle
+        [_frame(zlib.compress(evil))],  # the same, as pysyncobj framed it
+        [_frame(wrong.encode(os.urandom(32))), _frame(wrong.encode(_Touch(marker)))],
         [_frame(rng.randbytes(100)) for _ in range(20)],
     ]
 

@@ -1,0 +1,259 @@
+"""pysyncobj's peer connections, speaking ``frames`` and optionally TLS.
+
+pysyncobj builds its links from ``TcpConnection`` (one per peer, reconnected in
+place) and ``TcpServer`` (accepting the other members' links). ``DurableTransport``
+swaps in the classes here:
+
+- ``PeerConnection`` sends and parses ``frames`` instead of pysyncobj's
+  ``zlib(pickle)`` + Fernet; a frame refused, or a message that does not carry
+  the connection's random key (pysyncobj's handshake), drops the link as
+  pysyncobj does. With an ``ssl_context`` it also wraps its socket in TLS
+  (see ``peertls``).
+- ``PeerServer`` accepts sockets as pysyncobj's server does, and hands each to
+  a ``PeerConnection`` (wrapped in server-side TLS when configured).
+
+This reaches into pysyncobj's name-mangled internals (``_TcpConnection__socket``,
+``_TcpServer__onNewConnection``, ...) of the pinned version.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import ssl
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from pysyncobj.poller import POLL_EVENT_TYPE
+from pysyncobj.tcp_connection import TcpConnection
+from pysyncobj.tcp_server import TcpServer
+
+from kvstore.raft.frames import FrameCipher, FrameCodec, FrameRefused
+
+logger = logging.getLogger(__name__)
+
+_AGAIN = (errno.EAGAIN, errno.EWOULDBLOCK)
+#: a frame's length, before it
+_LENGTH = struct.Struct("<i")
+
+
+class PeerConnection(TcpConnection):  # type: ignore[misc]
+    # pysyncobj's private state, as this subclass uses it. The buffers are
+    # bytearrays here (pysyncobj's are bytes): a bytearray grows in place and
+    # lets go of its sent front without copying the rest, where a bytes buffer
+    # was copied whole on every append and every partial send, quadratic in
+    # what is queued (a burst of 1 MB writes queued tens of MB per follower).
+    _TcpConnection__socket: Any
+    _TcpConnection__writeBuffer: bytearray
+    _TcpConnection__readBuffer: bytearray
+    _TcpConnection__recvBufferSize: int
+    _TcpConnection__trySendBuffer: Callable[[], None]
+    #: set by pysyncobj's transport: the node's ``encryptor``, here the frame cipher
+    encryptor: FrameCipher | None
+
+    def __init__(
+        self, *args: Any, ssl_context: ssl.SSLContext | None = None, **kwargs: Any
+    ) -> None:
+        self._ssl_context = ssl_context
+        self._peer_host: str | None = None
+        self._codec: FrameCodec | None = None
+        super().__init__(*args, **kwargs)
+        self._fresh_buffers()
+
+    def _fresh_buffers(self) -> None:
+        self._TcpConnection__writeBuffer = bytearray()
+        self._TcpConnection__readBuffer = bytearray()
+
+    # ---- frames -----------------------------------------------------------
+
+    def _frames(self) -> FrameCodec:
+        if self._codec is None:
+            self._codec = FrameCodec(self.encryptor)
+        return self._codec
+
+    def send(self, message: Any) -> None:
+        if self.sendRandKey:
+            message = (self.sendRandKey, message)
+        frame = self._frames().encode(message)
+        self._TcpConnection__writeBuffer += _LENGTH.pack(len(frame)) + frame
+        self._TcpConnection__trySendBuffer()
+
+    def _TcpConnection__processParseMessage(self) -> Any:
+        buffer = self._TcpConnection__readBuffer
+        if len(buffer) < _LENGTH.size:
+            return None
+        (length,) = _LENGTH.unpack_from(buffer)
+        if length < 0:
+            return self._refuse(FrameRefused(f"negative frame length {length}"))
+        end = _LENGTH.size + length
+        if len(buffer) < end:
+            return None
+        frame = bytes(buffer[_LENGTH.size : end])
+        del buffer[:end]
+        try:
+            message = self._frames().decode(frame)
+            if self.recvRandKey:
+                rand_key, message = message
+                if rand_key != self.recvRandKey:
+                    raise FrameRefused("message of another connection")
+        except Exception as exc:  # refused or undecodable
+            return self._refuse(exc)
+        return message
+
+    def _refuse(self, exc: Exception) -> None:
+        """Drop the link, as pysyncobj does with a message it cannot read."""
+        logger.warning("peer link dropped: %s", exc)
+        self.disconnect()
+
+    def disconnect(self) -> None:
+        self._codec = None  # a new connection numbers its frames from 1 again
+        super().disconnect()
+        self._fresh_buffers()
+
+    # ---- TLS (outgoing) -----------------------------------------------------
+
+    def connect(self, host: str, port: int) -> bool:
+        self._peer_host = host
+        self._codec = None
+        connected = bool(super().connect(host, port))
+        self._fresh_buffers()  # pysyncobj's connect starts them over as bytes
+        return connected
+
+    def setOnConnectedCallback(self, onConnected: Callable[[], None] | None) -> None:
+        if self._ssl_context is None:
+            super().setOnConnectedCallback(onConnected)
+            return
+
+        def connected() -> None:
+            if not self._wrap_client():
+                return
+            if onConnected is not None:
+                onConnected()
+
+        super().setOnConnectedCallback(connected)
+
+    def _wrap_client(self) -> bool:
+        assert self._ssl_context is not None
+        sock = self._TcpConnection__socket
+        try:
+            self._TcpConnection__socket = self._ssl_context.wrap_socket(
+                sock,
+                server_side=False,
+                do_handshake_on_connect=False,
+                server_hostname=self._peer_host,
+            )
+        except (OSError, ValueError):
+            self.disconnect()
+            return False
+        return True
+
+    # Copies of pysyncobj's private send/receive steps, with TLS's "want read /
+    # want write" treated as EAGAIN instead of as a broken connection.
+
+    def _TcpConnection__processSend(self) -> bool:
+        buffer = self._TcpConnection__writeBuffer
+        if not buffer:
+            return False
+        try:
+            sent = self._TcpConnection__socket.send(buffer)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        except OSError as exc:
+            if exc.errno not in _AGAIN:
+                self.disconnect()
+            return False
+        if sent <= 0:
+            if sent < 0:
+                self.disconnect()
+            return False
+        del buffer[:sent]
+        return True
+
+    def _TcpConnection__processRead(self) -> bool:
+        sock = self._TcpConnection__socket
+        try:
+            incoming = sock.recv(self._TcpConnection__recvBufferSize)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        except OSError as exc:
+            if exc.errno not in _AGAIN:
+                self.disconnect()
+            return False
+        if not incoming or sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            self.disconnect()
+            return False
+        self._TcpConnection__readBuffer += incoming
+        return True
+
+
+class PeerServer(TcpServer):  # type: ignore[misc]
+    """pysyncobj's server, handing each accepted socket to a ``PeerConnection``
+    (wrapped in server-side TLS with an ``ssl_context``)."""
+
+    _TcpServer__socket: Any
+    _TcpServer__sendBufferSize: int
+    _TcpServer__recvBufferSize: int
+
+    def __init__(self, plain: TcpServer, ssl_context: ssl.SSLContext | None) -> None:
+        self._ssl_context = ssl_context
+        super().__init__(
+            plain._TcpServer__poller,
+            plain._TcpServer__host,
+            plain._TcpServer__port,
+            onNewConnection=plain._TcpServer__onNewConnectionCallback,
+            sendBufferSize=plain._TcpServer__sendBufferSize,
+            recvBufferSize=plain._TcpServer__recvBufferSize,
+            connectionTimeout=plain._TcpServer__connectionTimeout,
+            keepalive=plain._TcpServer__keepalive,
+        )
+
+    def _TcpServer__onNewConnection(self, descr: int, event: int) -> None:
+        if event & POLL_EVENT_TYPE.READ:
+            try:
+                sock, _ = self._TcpServer__socket.accept()
+            except OSError as exc:
+                if exc.errno not in _AGAIN:
+                    self.unbind()
+                return
+            try:
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_SNDBUF, self._TcpServer__sendBufferSize
+                )
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_RCVBUF, self._TcpServer__recvBufferSize
+                )
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setblocking(False)
+                if self._ssl_context is not None:
+                    sock = self._ssl_context.wrap_socket(
+                        sock, server_side=True, do_handshake_on_connect=False
+                    )
+            except (OSError, ValueError):
+                sock.close()
+                return
+            conn = PeerConnection(
+                poller=self._TcpServer__poller,
+                socket=sock,
+                timeout=self._TcpServer__connectionTimeout,
+                sendBufferSize=self._TcpServer__sendBufferSize,
+                recvBufferSize=self._TcpServer__recvBufferSize,
+                keepalive=self._TcpServer__keepalive,
+                ssl_context=self._ssl_context,
+            )
+            self._TcpServer__onNewConnectionCallback(conn)
+        if event & POLL_EVENT_TYPE.ERROR:
+            self.unbind()
+
+
+def connection_like(plain: TcpConnection, ssl_context: ssl.SSLContext | None) -> PeerConnection:
+    """A not-yet-connected ``PeerConnection`` configured as ``plain`` (an outgoing one)."""
+    return PeerConnection(
+        poller=plain._TcpConnection__poller,
+        timeout=plain._TcpConnection__timeout,
+        sendBufferSize=plain._TcpConnection__sendBufferSize,
+        recvBufferSize=plain._TcpConnection__recvBufferSize,
+        keepalive=plain._TcpConnection__keepalive,
+        ssl_context=ssl_context,
+    )
