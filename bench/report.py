@@ -206,22 +206,26 @@ LIMITS = """## What limits kvstore
   watcher (at most 50 ms): a lone write still goes out at once, and writes
   committed meanwhile share the next fan-out, one response per watcher.
 - **pysyncobj's tick thread is the write pipeline.** In a cluster, Raft runs on
-  one thread per member that receives, journals, syncs, sends (pickle, zlib,
-  encryption with the peer secret) and applies. Traced with 128 writes in flight
-  on 3 members: an append-entries round trip takes 18-21 ms (p50) at the
-  leader, while a follower needs 1.2 ms from receiving it to acknowledging it;
-  the rest is messages waiting for a tick thread busy with other work. Neither
-  the cores (about 145% of 200% busy) nor the GIL (held 50-60% of the time in
-  each member) is saturated. Tried, no gain beyond run-to-run noise: applying
-  on a thread of its own, a GIL switch interval of 0.05-0.2 ms, zlib level 0
-  on the peer link. Proposals are batched into one log entry per tick, which
-  made 3-member writes at 128 in flight 15-28% faster. Measured again with
-  apply and the leader's journal sync both moved to an applier thread: the
-  leader committed 64 times a second instead of 43, but each sync took longer
-  with more of them running at once, and throughput stayed at ~1,600/s; with
-  every sync off it was ~1,750/s. A put at 128 in flight spends ~50 ms inside
-  the server (about 25 in flight per member) and the rest of its ~78 ms in
-  grpcio and the load generator.
+  one thread per member that receives, journals, syncs, sends (pickle, sealed
+  with AES-GCM-SIV under the peer secret) and applies. pysyncobj's own codec
+  (zlib on every message, then Fernet) took about a quarter of the leader's tick
+  thread; replacing it made 3-member writes at 128 in flight 15-25% faster (A/B,
+  two runs each). Traced, before that change, with 128 writes in flight on 3
+  members: an append-entries round trip takes 18-21 ms (p50) at the leader,
+  while a follower needs 1.2 ms from receiving it to acknowledging it; the rest
+  is messages waiting for a tick thread busy with other work. The servers use
+  about 145% of the 200% (the GIL is held 50-60% of the time in each member),
+  and with the load generator the machine is ~90% busy (vmstat): CPU per write
+  is what counts. Tried, no gain beyond run-to-run noise: applying on a thread
+  of its own, a GIL switch interval of 0.05-0.2 ms, zlib level 0 on the peer
+  link (level 0 still pays zlib's set-up per message). Proposals are batched
+  into one log entry per tick, which made 3-member writes at 128 in flight
+  15-28% faster. Measured again with apply and the leader's journal sync both
+  moved to an applier thread: the leader committed 64 times a second instead of
+  43, but each sync took longer with more of them running at once, and
+  throughput stayed at ~1,600/s; with every sync off it was ~1,750/s. A put at
+  128 in flight spends ~50 ms inside the server (about 25 in flight per member)
+  and the rest of its ~78 ms in grpcio and the load generator.
 - **Disk syncs on the write path.** Leader and follower each sync the journal,
   and the applying LMDB commit syncs its data pages. Unloaded an fdatasync
   takes about 0.2 ms here; under 128 writes in flight on 3 members a journal
