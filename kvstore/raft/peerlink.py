@@ -149,20 +149,27 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
             return False
         return True
 
-    # Copies of pysyncobj's private send/receive steps, with TLS's "want read /
-    # want write" treated as EAGAIN instead of as a broken connection.
+    # pysyncobj's private send/receive steps, with TLS's "want read / want
+    # write" treated as EAGAIN instead of as a broken connection.
+
+    def _socket_io(self, op: Callable[[], Any]) -> Any:
+        """``op()``, or None when the socket would block; a broken link is dropped."""
+        try:
+            return op()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return None
+        except OSError as exc:
+            if exc.errno not in _AGAIN:
+                self.disconnect()
+            return None
 
     def _TcpConnection__processSend(self) -> bool:
         buffer = self._TcpConnection__writeBuffer
         if not buffer:
             return False
-        try:
-            sent = self._TcpConnection__socket.send(buffer)
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return False
-        except OSError as exc:
-            if exc.errno not in _AGAIN:
-                self.disconnect()
+        sock = self._TcpConnection__socket
+        sent: int | None = self._socket_io(lambda: sock.send(buffer))
+        if sent is None:
             return False
         if sent <= 0:
             if sent < 0:
@@ -173,13 +180,9 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
 
     def _TcpConnection__processRead(self) -> bool:
         sock = self._TcpConnection__socket
-        try:
-            incoming = sock.recv(self._TcpConnection__recvBufferSize)
-        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return False
-        except OSError as exc:
-            if exc.errno not in _AGAIN:
-                self.disconnect()
+        size = self._TcpConnection__recvBufferSize
+        incoming: bytes | None = self._socket_io(lambda: sock.recv(size))
+        if incoming is None:
             return False
         if not incoming or sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
             self.disconnect()
