@@ -107,7 +107,7 @@ class ClusterConfig:
     secret: str | None = None
     #: TLS on the peer transport too (on top of the secret)
     peer_tls: TLSConfig | None = None
-    append_entries_period: float = 0.1
+    append_entries_period: float = 0.01
     tick_period: float = 0.005
     election_timeout_min: float = 0.4
     election_timeout_max: float = 1.0

@@ -34,10 +34,6 @@ logger = logging.getLogger(__name__)
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-#: the longest default heartbeat, etcd's. Proposals, commits and read rounds
-#: go out at once; heartbeats only keep an idle cluster's leader known (at 10 ms
-#: an idle 3-member cluster used ~6% of a core per member, at 100 ms ~2.5%).
-HEARTBEAT_MS = 100
 
 
 def duration(text: str) -> float:
@@ -113,12 +109,7 @@ def parser() -> argparse.ArgumentParser:
     tls.add_argument(
         "--auth-token-ttl", type=int, default=300, help="seconds a token lives after its last use"
     )
-    p.add_argument(
-        "--heartbeat-interval",
-        type=int,
-        default=None,
-        help=f"milliseconds (default: a fifth of --election-timeout, at most {HEARTBEAT_MS})",
-    )
+    p.add_argument("--heartbeat-interval", type=int, default=10, help="milliseconds")
     p.add_argument("--election-timeout", type=int, default=500, help="milliseconds")
     p.add_argument(
         "--snapshot-count", type=int, default=5000, help="Raft entries between snapshots"
@@ -184,11 +175,8 @@ def build_cluster(args: argparse.Namespace) -> tuple[ClusterConfig | None, tuple
             "INSECURE: peer traffic is neither encrypted nor authenticated; anyone who can "
             "reach the peer port can run code in this member (--insecure-peers)"
         )
+    heartbeat = args.heartbeat_interval / 1000.0
     election = args.election_timeout / 1000.0
-    if args.heartbeat_interval is None:
-        heartbeat = min(HEARTBEAT_MS / 1000.0, election / 5)
-    else:
-        heartbeat = args.heartbeat_interval / 1000.0
     if election <= 3 * heartbeat:
         raise UsageError("--election-timeout must be more than 3 x --heartbeat-interval")
     cluster = ClusterConfig(

@@ -65,8 +65,8 @@ class RaftSettings:
     secret: str | None
     #: host:port the Raft transport listens on (default: the advertised one)
     bind_address: str | None = None
-    #: seconds between heartbeats (proposals, commits and read rounds go out at once)
-    append_entries_period: float = 0.1
+    #: seconds between append-entries (and the batching delay of proposals)
+    append_entries_period: float = 0.01
     tick_period: float = 0.005
     election_timeout_min: float = 0.4
     election_timeout_max: float = 1.0
