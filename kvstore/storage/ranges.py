@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from kvstore.errors import CompactedError, FutureRevisionError
 from kvstore.pb import kv_pb2, rpc_pb2
 from kvstore.storage.keys import KeyRange
+from kvstore.storage.records import parse_payload
 from kvstore.storage.view import ReadView
 
 Req = rpc_pb2.RangeRequest
@@ -82,7 +83,7 @@ def _execute(
     if by_key and not filtered and not req.keys_only:
         _add_records(resp, iter(records), req.limit)
         return resp
-    found = view.iter_range(kr, read_rev)
+    found = map(parse_payload, records)  # a get's record is not looked up again
     kvs = list(itertools.islice(found, fetch + 1) if fetch > 0 else found)
     if filtered:
         kvs = [kv for kv in kvs if _in_bounds(req, kv)]
