@@ -55,7 +55,9 @@ class KVService(rpc_pb2_grpc.KVServicer):
     @unary
     async def Range(self, request: rpc_pb2.RangeRequest, context: Ctx) -> rpc_pb2.RangeResponse:
         validate.check_range(request)
-        if not request.serializable:
+        if request.serializable:
+            await self._m.proposer.settled()
+        else:
             await self._m.proposer.read_barrier()
         # checked after the barrier: a permission revoked before this read is seen
         self._m.auth.state().check_range(self._m.auth.user(), request)

@@ -32,6 +32,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
 
     @unary
     async def Status(self, request: rpc_pb2.StatusRequest, context: Ctx) -> rpc_pb2.StatusResponse:
+        await self._m.proposer.settled()
         raft = self._m.proposer.status()
         backend = self._m.store.backend
         resp = rpc_pb2.StatusResponse(
@@ -80,12 +81,14 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     @unary
     async def Hash(self, request: rpc_pb2.HashRequest, context: Ctx) -> rpc_pb2.HashResponse:
         self._check_admin()
+        await self._m.proposer.settled()
         value, _ = await asyncio.to_thread(self._hash, 0)
         return rpc_pb2.HashResponse(header=self._header(), hash=value)
 
     @unary
     async def HashKV(self, request: rpc_pb2.HashKVRequest, context: Ctx) -> rpc_pb2.HashKVResponse:
         self._check_admin()
+        await self._m.proposer.settled()
         value, compacted = await asyncio.to_thread(self._hash, request.revision)
         return rpc_pb2.HashKVResponse(
             header=self._header(),
@@ -109,6 +112,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
         except KvError as err:
             await abort(context, err)
             return
+        await self._m.proposer.settled()
         header = self._header()
         with tempfile.TemporaryDirectory(prefix="kvstore-snapshot-") as tmp:
             path = Path(tmp) / "snapshot.db"

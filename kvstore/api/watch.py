@@ -74,6 +74,8 @@ class WatchStream:
             await self._queue.put(None)
 
     async def _create(self, req: rpc_pb2.WatchCreateRequest) -> None:
+        # the hub then has the events of every write this member has answered
+        await self._m.proposer.settled()
         hub = self._m.hub
         watch_id = req.watch_id
         if watch_id == 0 or watch_id < 0:

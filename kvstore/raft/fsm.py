@@ -16,6 +16,7 @@ entry's result. A command that cannot be decoded is a bug: it raises
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError, Message
@@ -84,6 +85,10 @@ class Applied:
     request_id: int = 0
 
 
+#: sees a batch's results once they are final, before its transaction commits
+ReleaseFn = Callable[[list[Applied]], None]
+
+
 class StateMachine:
     def __init__(self, store: MvccStore, lease: LeaseConfig) -> None:
         self._store = store
@@ -97,11 +102,20 @@ class StateMachine:
         with self._store.read() as view:
             return view.applied[0]
 
-    def apply_batch(self, entries: list[Entry]) -> tuple[list[Applied], Effects]:
+    def apply_batch(
+        self, entries: list[Entry], release: ReleaseFn | None = None
+    ) -> tuple[list[Applied], Effects]:
+        """Apply ``entries`` in one write transaction; their results and effects.
+
+        ``release`` sees the results before the transaction commits (and
+        syncs): they are final by then, as apply is deterministic and the
+        entries are committed in the Raft log. It may see them twice, if the
+        batch is redone after a full map.
+        """
         isolate = False
         while True:
             try:
-                return self._apply_once(entries, isolate)
+                return self._apply_once(entries, isolate, release)
             except MapFullRetry:
                 logger.info("map grown; re-applying batch entries=%d", len(entries))
             except _FailedAfterWriting as exc:
@@ -113,7 +127,9 @@ class StateMachine:
                 )
                 isolate = True
 
-    def _apply_once(self, entries: list[Entry], isolate: bool) -> tuple[list[Applied], Effects]:
+    def _apply_once(
+        self, entries: list[Entry], isolate: bool, release: ReleaseFn | None
+    ) -> tuple[list[Applied], Effects]:
         """Apply ``entries`` in one write transaction.
 
         ``isolate``: run each entry in a nested transaction (the slow path, taken
@@ -136,6 +152,8 @@ class StateMachine:
             if last is not None:
                 batch.set_applied(last.index, last.term)
             effects.revision = batch.revision
+            if release is not None:
+                release(results)
         return results, effects
 
     def _apply_command(

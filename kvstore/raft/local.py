@@ -124,6 +124,11 @@ class LocalProposer:
         # there is no other member that could have committed more.
         return None
 
+    async def settled(self) -> None:
+        # Here a write is answered only once its batch is committed and synced
+        # (the store is this member's only durable record of it).
+        return None
+
     async def ask_leader(self, question: Question) -> Answer:
         # This member leads, and its callers hear of a command only once its
         # effects reached every listener.

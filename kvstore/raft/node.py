@@ -7,6 +7,8 @@ Facts this relies on (see shared/pysyncobj-notes.md):
   is in the in-memory log. It must never raise (pysyncobj would retry forever).
 - Entries are collected and applied as one LMDB batch when the commit index is
   reached, or at the end of the tick (a tick callback), whichever comes first.
+  The batch's results are handed to ``on_released`` before its transaction
+  commits, so that answers overlap LMDB's sync (see ``RaftProposer.settled``).
 - pysyncobj's journal is an mmap that is never synced. ``DurableTransport``
   syncs it before any Raft message leaves this node, so an entry is on disk
   before its append-entries (leader) or its acknowledgement (follower) is
@@ -38,7 +40,7 @@ from pysyncobj.transport import TCPTransport
 from kvstore.raft import leaderask, readindex, transfer
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.frames import FrameCipher
-from kvstore.raft.fsm import Applied, Entry, StateMachine
+from kvstore.raft.fsm import Applied, Entry, ReleaseFn, StateMachine
 from kvstore.raft.peerlink import PeerConnection, PeerServer, connection_like
 from kvstore.raft.peertls import PeerTLS
 from kvstore.raft.snapshots import SnapshotCorrupt, read_snapshot, write_snapshot
@@ -144,12 +146,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         on_questions: QuestionsFn,
         peer_tls: PeerTLS | None = None,
         frame_cipher: FrameCipher | None = None,
+        on_released: ReleaseFn | None = None,
     ) -> None:
         #: read by DurableTransport while pysyncobj builds it (inside __init__)
         self.peer_tls = peer_tls
         self._frame_cipher = frame_cipher
         self._fsm = fsm
         self._on_applied = on_applied
+        self._on_released = on_released
         self._on_fatal = on_fatal
         self._on_questions = on_questions
         self._asks = leaderask.Outstanding()
@@ -450,7 +454,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             return
         batch, self._pending = self._pending, []
         try:
-            results, effects = self._fsm.apply_batch(batch)
+            results, effects = self._fsm.apply_batch(batch, self._on_released)
         except BaseException as exc:
             self._die(exc)
             return

@@ -51,6 +51,12 @@ class Proposer(Protocol):
         """Return once everything committed before the call is applied locally."""
         ...
 
+    async def settled(self) -> None:
+        """Return once every write this member has answered is visible in its
+        store (a write may be answered while its batch is still committing).
+        Every local read that a caller could make after a write waits on it."""
+        ...
+
     async def ask_leader(self, question: Question) -> Answer:
         """The leader's answer, from its ``QuestionHandler``, once it has applied
         everything committed before the call (here, if this member leads).

@@ -2,7 +2,10 @@
 
 Results come back through the local apply: every member applies every command,
 and the member that proposed it (``member_id``) resolves its waiting caller by
-``request_id``. pysyncobj's callback is used only for failures.
+``request_id``. pysyncobj's callback is used only for failures. Writes to keys
+are answered before their batch's LMDB commit (and sync) is done: they are
+durable in the Raft journals already. Local reads wait on ``settled``, so that
+they never miss a write this member has answered.
 
 Linearizable reads wait for a shared read barrier: a no-op command proposed
 after the read arrived; once it is applied here, everything committed before
@@ -32,7 +35,7 @@ from kvstore.errors import (
     StoppedError,
     UnavailableError,
 )
-from kvstore.pb import command_pb2
+from kvstore.pb import command_pb2, rpc_pb2
 from kvstore.raft import leaderask
 from kvstore.raft.frames import FrameCipher
 from kvstore.raft.fsm import Applied, Duplicate, StateMachine
@@ -98,6 +101,16 @@ def _failure(reason: int) -> KvError:
     return RequestTimeoutError()
 
 
+#: results answered before their batch is visible in the store (writes to keys;
+#: a read that may follow them waits on ``RaftProposer.settled``)
+EARLY_RESULTS = (
+    rpc_pb2.PutResponse,
+    rpc_pb2.DeleteRangeResponse,
+    rpc_pb2.TxnResponse,
+    KvError,
+)
+
+
 class RaftProposer:
     def __init__(
         self,
@@ -133,6 +146,11 @@ class RaftProposer:
         #: questions for the leader not yet handed to the tick thread (the same way)
         self._questions: deque[tuple[Question, asyncio.Future[Answer | None]]] = deque()
         self._questions_scheduled = False
+        #: the highest log index whose results went out before their batch
+        #: was visible in the store, and the highest visible one (loop thread)
+        self._released = 0
+        self._visible = 0
+        self._settle_waiters: list[asyncio.Future[None]] = []
 
     @property
     def node(self) -> RaftNode:
@@ -176,6 +194,7 @@ class RaftProposer:
             self._on_questions_threadsafe,
             PeerTLS.from_config(s.peer_tls) if s.peer_tls is not None else None,
             FrameCipher(s.secret) if s.secret is not None else None,
+            self._on_released_threadsafe,
         )
         try:
             await asyncio.to_thread(self._node.waitBinded)
@@ -190,7 +209,7 @@ class RaftProposer:
         for waiting in self._waiting.values():
             if not waiting.done():
                 waiting.set_exception(StoppedError())
-        for barrier in self._barrier_waiters:
+        for barrier in self._barrier_waiters + self._settle_waiters:
             if not barrier.done():
                 barrier.set_exception(StoppedError())
         self._waiting.clear()
@@ -263,6 +282,23 @@ class RaftProposer:
             if fut is not None and not fut.done():
                 fut.set_exception(err)
 
+    def _on_released_threadsafe(self, results: list[Applied]) -> None:
+        """A batch's results, before its transaction commits (tick thread).
+
+        This member's writes to keys are answered now: the entries are
+        committed (on a majority of journals, synced) and their results are
+        final, so the answers overlap the store's commit and sync. The rest
+        (leases, auth, membership) are answered once their effects are in
+        place, by ``_deliver``."""
+        me = self._me.member_id
+        early = [a for a in results if a.member_id == me and isinstance(a.result, EARLY_RESULTS)]
+        if early and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._release, early)
+
+    def _release(self, results: list[Applied]) -> None:
+        self._released = max(self._released, results[-1].index)
+        self._resolve(results)
+
     def _on_applied_threadsafe(self, results: list[Applied], effects: Effects) -> None:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._deliver, results, effects)
@@ -273,6 +309,16 @@ class RaftProposer:
 
     def _deliver(self, results: list[Applied], effects: Effects) -> None:
         notify(self._listeners, effects)
+        if results:
+            self._visible = max(self._visible, results[-1].index)
+            if self._settle_waiters and self._released <= self._visible:
+                waiters, self._settle_waiters = self._settle_waiters, []
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+        self._resolve(results)
+
+    def _resolve(self, results: list[Applied]) -> None:
         for applied in results:
             if applied.member_id != self._me.member_id:
                 continue
@@ -287,6 +333,18 @@ class RaftProposer:
                 fut.set_result(applied.result)
 
     # ---- reads ------------------------------------------------------------------
+
+    async def settled(self) -> None:
+        """Return once every write this member has answered is visible in
+        its store, and its effects (watch events, lease keys) are out: a
+        read here then sees what its caller was told was written."""
+        if self._released <= self._visible:
+            return
+        if self._stopped:
+            raise StoppedError()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settle_waiters.append(waiter)
+        await waiter
 
     async def read_barrier(self) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

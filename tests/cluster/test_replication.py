@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -52,6 +54,84 @@ def test_writes_to_each_member_are_seen_by_every_member(tmp_path: Path) -> None:
             assert _get_all(member, b"/each/", serializable=False) == expected
         members = {m.name for m in _member_list(cluster.members[0])}
         assert members == {"m1", "m2", "m3"}
+
+
+def test_each_member_reads_the_writes_it_answered_at_once(tmp_path: Path) -> None:
+    """A member answers a write while its store is still committing it. Its
+    own reads right after the answer must see the write anyway: a serializable
+    get, a get at the answered revision, a hash at it, and a watch created
+    without a start revision (which must not replay the answered write)."""
+    with kv_cluster(tmp_path) as cluster:
+        for member in cluster.members:
+            _reads_own_writes(member, f"/ryw/{member.name}".encode())
+
+
+def _reads_own_writes(member: Member, key: bytes) -> None:
+    with grpc.insecure_channel(member.endpoint) as channel, _Watches(channel) as watches:
+        stub = rpc_pb2_grpc.KVStub(channel)
+        maintenance = rpc_pb2_grpc.MaintenanceStub(channel)
+
+        def put(value: bytes) -> int:
+            resp = stub.Put(rpc_pb2.PutRequest(key=key, value=value), timeout=10)
+            return int(resp.header.revision)
+
+        for i in range(150):
+            value = str(i).encode()
+            rev = put(value)
+            got = stub.Range(rpc_pb2.RangeRequest(key=key, serializable=True), timeout=10)
+            assert [kv.value for kv in got.kvs] == [value], (member.name, i)
+            assert got.header.revision >= rev
+            if i % 3 == 0:
+                rev = put(value)
+                at = stub.Range(
+                    rpc_pb2.RangeRequest(key=key, serializable=True, revision=rev), timeout=10
+                )
+                assert [kv.mod_revision for kv in at.kvs] == [rev], (member.name, i)
+            if i % 3 == 2:
+                rev = put(value)
+                hashed = maintenance.HashKV(rpc_pb2.HashKVRequest(revision=rev), timeout=10)
+                assert hashed.header.revision >= rev, (member.name, i)
+            if i % 3 == 1:
+                rev = put(value)
+                watch_id = watches.create(key)
+                later = put(b"w")
+                assert watches.first_event(watch_id) == later > rev, (member.name, i)
+
+
+class _Watches:
+    """One watch stream, kept open: creates go out on it at once."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        self._requests: queue.Queue[rpc_pb2.WatchRequest | None] = queue.Queue()
+        self._responses = rpc_pb2_grpc.WatchStub(channel).Watch(self._stream(), timeout=60)
+
+    def _stream(self) -> Iterator[rpc_pb2.WatchRequest]:
+        while (request := self._requests.get()) is not None:
+            yield request
+
+    def __enter__(self) -> _Watches:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._requests.put(None)
+        self._responses.cancel()
+
+    def create(self, key: bytes) -> int:
+        create = rpc_pb2.WatchCreateRequest(key=key)
+        self._requests.put(rpc_pb2.WatchRequest(create_request=create))
+        for resp in self._responses:
+            if resp.created:
+                return int(resp.watch_id)
+        raise AssertionError("the watch stream ended")
+
+    def first_event(self, watch_id: int) -> int:
+        """The revision of the next event of ``watch_id``; then it is canceled."""
+        for resp in self._responses:
+            if resp.watch_id == watch_id and resp.events:
+                cancel = rpc_pb2.WatchCancelRequest(watch_id=watch_id)
+                self._requests.put(rpc_pb2.WatchRequest(cancel_request=cancel))
+                return int(resp.events[0].kv.mod_revision)
+        raise AssertionError("the watch stream ended")
 
 
 def _member_list(member: Member) -> list[rpc_pb2.Member]:

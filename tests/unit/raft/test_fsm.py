@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from kvstore.config import LeaseConfig
 from kvstore.pb import command_pb2, rpc_pb2
-from kvstore.raft.fsm import DUPLICATE, CorruptCommandError, Entry, StateMachine
+from kvstore.raft.fsm import DUPLICATE, Applied, CorruptCommandError, Entry, StateMachine
 from tests.support.stores import started_store
 
 
@@ -136,3 +137,31 @@ def test_a_batch_entry_applies_each_command_as_its_own(fsm: StateMachine) -> Non
         assert view.revision == 4
         kv = view.get(b"k")
         assert kv is not None and kv.mod_revision == 2
+
+
+def test_results_are_released_before_the_batch_commits(fsm: StateMachine) -> None:
+    """``release`` sees the final results while readers still see the store
+    as it was: the answers can go out while LMDB commits and syncs."""
+    seen: list[tuple[list[int], int]] = []
+
+    def release(results: list[Applied]) -> None:
+        # a reader on another thread, while the write transaction is open
+        box: list[int] = []
+
+        def read() -> None:
+            with fsm.store.read() as view:
+                box.append(view.revision)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join()
+        seen.append(([a.revision for a in results], box[0]))
+
+    results, _ = fsm.apply_batch(
+        [Entry(1, 1, put(b"a", b"1", request_id=1)), Entry(2, 1, put(b"b", b"2", request_id=2))],
+        release,
+    )
+    assert seen == [([2, 3], 1)], "released late, or the batch was visible already"
+    assert [a.revision for a in results] == [2, 3]
+    with fsm.store.read() as view:
+        assert view.revision == 3
