@@ -80,6 +80,8 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
 
     def send(self, node: Any, message: Any) -> bool:
         kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "apply_command_response" and self._syncObj.defer_answer(node, message):
+            return True
         if kind not in UNSYNCED_MESSAGES and not (
             kind == "append_entries" and self._syncObj.sending_entries
         ):
@@ -180,6 +182,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         # and sends them on its next heartbeat; wake it up instead.
         self._waker = PipeNotifier(self._poller)
         self._last_early_send = 0.0
+        #: answers to forwarded proposals held back while the leader queues
+        #: proposals (see ``_checkCommandsToApply``); None: not queueing
+        self._held_answers: list[tuple[Any, Any]] | None = None
         self._tick_calls: deque[Callable[[], None]] = deque()
         self.addOnTickCallback(self._on_tick)
 
@@ -313,17 +318,34 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
     def _checkCommandsToApply(self) -> None:
         before = self._log_length()
-        super()._checkCommandsToApply()
-        if not self._isLeader() or self._log_length() == before:
-            return
-        # Everything queued this tick leaves in one append-entries message: at
-        # once when nothing is in flight (a lone write waits for nothing);
-        # otherwise at most every EARLY_SEND_INTERVAL, or with the next
-        # commit announcement, so that entries batch under load.
-        idle = int(self.raftCommitIndex) >= before
-        if idle or self._may_send_early():
-            self._last_early_send = time.monotonic()
-            self._SyncObj__sendAppendEntries()
+        # pysyncobj answers each forwarded proposal (with its log position) as
+        # it queues it; those answers go out after the append-entries below,
+        # which is what the forwarding member's write waits for.
+        self._held_answers = []
+        try:
+            super()._checkCommandsToApply()
+            if self._isLeader() and self._log_length() != before:
+                # Everything queued this tick leaves in one append-entries
+                # message: at once when nothing is in flight (a lone write
+                # waits for nothing); otherwise at most every
+                # EARLY_SEND_INTERVAL, or with the next commit announcement,
+                # so that entries batch under load.
+                idle = int(self.raftCommitIndex) >= before
+                if idle or self._may_send_early():
+                    self._last_early_send = time.monotonic()
+                    self._SyncObj__sendAppendEntries()
+        finally:
+            held, self._held_answers = self._held_answers, None
+            for node, message in held:
+                self._SyncObj__transport.send(node, message)
+
+    def defer_answer(self, node: Any, message: Any) -> bool:
+        """Hold an answer to a forwarded proposal until the append-entries
+        carrying it is out (True), when the leader is queueing proposals."""
+        if self._held_answers is None:
+            return False
+        self._held_answers.append((node, message))
+        return True
 
     def _SyncObj__applyLogEntries(self) -> bool:
         # A leader that just committed tells the followers at once, before it
