@@ -234,7 +234,10 @@ class RaftProposer:
             self._drain_scheduled = True
             self.node.call_on_tick(self._drain_outbox)
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), wait)
+            # asyncio.timeout, not wait_for(shield(...)): no extra future,
+            # task and callback chain (loop iterations) on every answer
+            async with asyncio.timeout(wait):
+                return await fut
         except TimeoutError as exc:
             no_leader = self.status().leader_id == 0
             raise (NoLeaderError() if no_leader else RequestTimeoutError()) from exc
@@ -387,7 +390,8 @@ class RaftProposer:
         fut: asyncio.Future[bool] = loop.create_future()
         self.node.call_on_tick(functools.partial(self.node.request_read, _settler(loop, fut)))
         try:
-            return await asyncio.wait_for(fut, self._timeout)
+            async with asyncio.timeout(self._timeout):
+                return await fut
         except TimeoutError:
             return False
 
