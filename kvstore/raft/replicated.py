@@ -101,8 +101,8 @@ def _failure(reason: int) -> KvError:
     return RequestTimeoutError()
 
 
-#: results answered before their batch is visible in the store (writes to keys;
-#: a read that may follow them waits on ``RaftProposer.settled``)
+#: results answered before their batch is visible in the store (writes to keys,
+#: and refusals; a read that may follow them waits on ``RaftProposer.settled``)
 EARLY_RESULTS = (
     rpc_pb2.PutResponse,
     rpc_pb2.DeleteRangeResponse,
@@ -288,11 +288,12 @@ class RaftProposer:
     def _on_released_threadsafe(self, results: list[Applied]) -> None:
         """A batch's results, before its transaction commits (tick thread).
 
-        This member's writes to keys are answered now: the entries are
-        committed (on a majority of journals, synced) and their results are
-        final, so the answers overlap the store's commit and sync. The rest
-        (leases, auth, membership) are answered once their effects are in
-        place, by ``_deliver``."""
+        This member's writes to keys, and its refused commands (which change
+        nothing), are answered now: the entries are committed (on a majority
+        of journals, synced) and their results are final, so the answers
+        overlap the store's commit and sync. The rest (leases, auth,
+        membership) are answered once their effects are in place, by
+        ``_deliver``."""
         me = self._me.member_id
         early = [a for a in results if a.member_id == me and isinstance(a.result, EARLY_RESULTS)]
         if early and self._loop is not None and not self._loop.is_closed():
