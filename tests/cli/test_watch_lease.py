@@ -11,10 +11,20 @@ from tests.cli.conftest import Kvctl, invoke, ok
 from tests.client.helpers import reap
 from tests.support.procs import REPO_ROOT, ServerProcess
 
+#: Runs kvctl with SIGINT at its default action, as in a terminal. A test run
+#: started in the background by a non-interactive shell (``cmd &``) inherits
+#: SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the
+#: Ctrl-C these tests send would do nothing. (``preexec_fn`` could reset it, but
+#: is unsafe in a parent with threads, as this one has.)
+_WITH_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'kvstore.cli', *sys.argv[1:]])"
+)
+
 
 def kvctl_process(endpoint: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "kvstore.cli", "--endpoints", endpoint, *args],
+        [sys.executable, "-c", _WITH_DEFAULT_SIGINT, "--endpoints", endpoint, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
