@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from kvstore.cli.main import WatchCanceled, session
+from kvstore.cli.main import CliError, WatchCanceled, session
 from kvstore.cli.output import (
     KV_COLUMNS,
     Output,
@@ -328,22 +328,32 @@ def watch_command(key: str, range_end: str | None, prefix: bool, rev: int, prev_
 # --- compaction -----------------------------------------------------------------
 
 
+def _revision_argument(text: str) -> int:
+    """A revision given as an argument. etcdctl parses it inside the command,
+    so a malformed one is a plain error (exit 1), not a usage error (128)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise CliError(f'strconv.ParseInt: parsing "{text}": invalid syntax') from None
+
+
 @click.command("compaction")
-@click.argument("revision", type=int)
+@click.argument("revision")
 @click.option("--physical", is_flag=True, help="wait until the compacted data is removed")
-def compaction_command(revision: int, physical: bool) -> None:
+def compaction_command(revision: str, physical: bool) -> None:
     """Discard all history before REVISION."""
+    rev = _revision_argument(revision)
     sess = session()
-    header_revision = sess.client().compact(revision, physical=physical)
+    header_revision = sess.client().compact(rev, physical=physical)
     out = sess.out
     if out.fmt == "json":
-        out.json({"header": {"revision": header_revision}, "compact_revision": revision})
+        out.json({"header": {"revision": header_revision}, "compact_revision": rev})
     elif out.fmt == "fields":
-        out.fields([("Revision", header_revision), ("CompactRevision", revision)])
+        out.fields([("Revision", header_revision), ("CompactRevision", rev)])
     elif out.fmt == "table":
-        out.table(["COMPACT REVISION", "REVISION"], [[str(revision), str(header_revision)]])
+        out.table(["COMPACT REVISION", "REVISION"], [[str(rev), str(header_revision)]])
     else:
-        out.line(f"compacted revision {revision}")
+        out.line(f"compacted revision {rev}")
 
 
 def register(group: click.Group) -> None:

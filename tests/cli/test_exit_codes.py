@@ -21,6 +21,7 @@ MISTAKES = [
     ("lease", "revoke", "zz"),
     ("member", "remove"),
     ("compaction",),
+    ("compaction", "abc"),  # parsed by the command: 1
     ("nosuchcmd",),  # unknown command: 1
     ("get", "k", "--nosuchflag"),  # unknown flag: 1
     ("get", "k", "--rev", "abc"),  # a flag's value: 1
