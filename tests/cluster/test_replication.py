@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -16,6 +14,7 @@ import pytest
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from tests.support.kvcluster import Cluster, Member, kv, kv_cluster, retry_write
 from tests.support.procs import wait_until
+from tests.support.watching import WatchStream
 
 
 def _get_all(member: Member, prefix: bytes, serializable: bool) -> dict[bytes, bytes]:
@@ -67,7 +66,10 @@ def test_each_member_reads_the_writes_it_answered_at_once(tmp_path: Path) -> Non
 
 
 def _reads_own_writes(member: Member, key: bytes) -> None:
-    with grpc.insecure_channel(member.endpoint) as channel, _Watches(channel) as watches:
+    with (
+        grpc.insecure_channel(member.endpoint) as channel,
+        WatchStream(rpc_pb2_grpc.WatchStub(channel)) as watches,
+    ):
         stub = rpc_pb2_grpc.KVStub(channel)
         maintenance = rpc_pb2_grpc.MaintenanceStub(channel)
 
@@ -93,45 +95,11 @@ def _reads_own_writes(member: Member, key: bytes) -> None:
                 assert hashed.header.revision >= rev, (member.name, i)
             if i % 3 == 1:
                 rev = put(value)
-                watch_id = watches.create(key)
+                watch_id = watches.create(key=key).watch_id
                 later = put(b"w")
-                assert watches.first_event(watch_id) == later > rev, (member.name, i)
-
-
-class _Watches:
-    """One watch stream, kept open: creates go out on it at once."""
-
-    def __init__(self, channel: grpc.Channel) -> None:
-        self._requests: queue.Queue[rpc_pb2.WatchRequest | None] = queue.Queue()
-        self._responses = rpc_pb2_grpc.WatchStub(channel).Watch(self._stream(), timeout=60)
-
-    def _stream(self) -> Iterator[rpc_pb2.WatchRequest]:
-        while (request := self._requests.get()) is not None:
-            yield request
-
-    def __enter__(self) -> _Watches:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._requests.put(None)
-        self._responses.cancel()
-
-    def create(self, key: bytes) -> int:
-        create = rpc_pb2.WatchCreateRequest(key=key)
-        self._requests.put(rpc_pb2.WatchRequest(create_request=create))
-        for resp in self._responses:
-            if resp.created:
-                return int(resp.watch_id)
-        raise AssertionError("the watch stream ended")
-
-    def first_event(self, watch_id: int) -> int:
-        """The revision of the next event of ``watch_id``; then it is canceled."""
-        for resp in self._responses:
-            if resp.watch_id == watch_id and resp.events:
-                cancel = rpc_pb2.WatchCancelRequest(watch_id=watch_id)
-                self._requests.put(rpc_pb2.WatchRequest(cancel_request=cancel))
-                return int(resp.events[0].kv.mod_revision)
-        raise AssertionError("the watch stream ended")
+                (first,) = watches.events_for(watch_id, 1)
+                watches.cancel(watch_id)
+                assert first.events[0].kv.mod_revision == later > rev, (member.name, i)
 
 
 def _member_list(member: Member) -> list[rpc_pb2.Member]:
