@@ -90,7 +90,9 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
         end = _LENGTH.size + length
         if len(buffer) < end:
             return None
-        frame = bytes(buffer[_LENGTH.size : end])
+        # one copy of the frame (slicing the bytearray would copy it once more)
+        with memoryview(buffer) as view:
+            frame = bytes(view[_LENGTH.size : end])
         del buffer[:end]
         try:
             message = self._frames().decode(frame)
