@@ -113,11 +113,15 @@ class KvServer:
         term = self._proposer.term() if self._proposer is not None else 1
         return self.identity.header(revision, term)
 
+    async def _settled(self) -> None:
+        if self._proposer is not None:
+            await self._proposer.settled()
+
     async def start(self) -> None:
         cfg = self.config
         store = self._store = await asyncio.to_thread(MvccStore, cfg.storage)
         store.start()
-        hub = self._hub = WatchHub(store, cfg.watch, self._header_at)
+        hub = self._hub = WatchHub(store, cfg.watch, self._header_at, self._settled)
         lessor = self._lessor = Lessor(store, cfg.lease, self._revoke_lease, self._is_leader)
         keeper = TokenKeeper(cfg.auth.token_ttl)
         proposer = self._proposer = self._make_proposer(

@@ -11,13 +11,20 @@ replay after a restart exactly-once. Apply is deterministic (no clock, no
 randomness) and never raises for a bad request — it returns the error as the
 entry's result. A command that cannot be decoded is a bug: it raises
 ``CorruptCommandError`` and the member must stop.
+
+A Raft member may also *hold* a batch's transaction open (``hold=True``) when
+the batch only writes keys: the next batches join it, and ``commit_held``
+commits them together, with one sync. The Raft journal, synced on a majority
+before an entry commits, is the durable record meanwhile: entries lost with an
+open transaction (a crash) are applied again from it on restart.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError, Message
 
@@ -59,6 +66,10 @@ class CorruptCommandError(RuntimeError):
     """A committed entry could not be decoded: replicas would drift; stop."""
 
 
+class _Aborted(Exception):
+    """Thrown into a held write transaction to abort it."""
+
+
 class _FailedAfterWriting(Exception):
     """A command raised its error after it had written: redo the batch isolated."""
 
@@ -85,25 +96,48 @@ class Applied:
     request_id: int = 0
 
 
-#: sees a batch's results once they are final, before its transaction commits
-ReleaseFn = Callable[[list[Applied]], None]
+#: sees a batch's results and effects once they are final, before its
+#: transaction commits
+ReleaseFn = Callable[[list[Applied], Effects], None]
+
+#: the commands a held transaction may take: they only write keys
+KEY_COMMANDS = frozenset(("put", "delete_range", "txn"))
+
+
+@dataclass(slots=True)
+class _Open:
+    """A write transaction left open after its batch (see ``hold``)."""
+
+    stack: contextlib.ExitStack
+    view: WriteView
+    #: the entries applied in it, to redo them should it be lost to a full map
+    entries: list[Entry] = field(default_factory=list)
 
 
 class StateMachine:
     def __init__(self, store: MvccStore, lease: LeaseConfig) -> None:
         self._store = store
         self._lease = lease
+        self._open: _Open | None = None
+        #: entries of a held transaction that was aborted: applied again,
+        #: silently (their results went out), before anything else
+        self._redo: list[Entry] = []
 
     @property
     def store(self) -> MvccStore:
         return self._store
+
+    @property
+    def holding(self) -> bool:
+        """A batch's transaction is open, uncommitted (see ``apply_batch``)."""
+        return self._open is not None or bool(self._redo)
 
     def applied_index(self) -> int:
         with self._store.read() as view:
             return view.applied[0]
 
     def apply_batch(
-        self, entries: list[Entry], release: ReleaseFn | None = None
+        self, entries: list[Entry], release: ReleaseFn | None = None, hold: bool = False
     ) -> tuple[list[Applied], Effects]:
         """Apply ``entries`` in one write transaction; their results and effects.
 
@@ -111,11 +145,16 @@ class StateMachine:
         syncs): they are final by then, as apply is deterministic and the
         entries are committed in the Raft log. It may see them twice, if the
         batch is redone after a full map.
+
+        ``hold``: if every command of the batch writes keys, the transaction
+        stays open (``holding``) and the next batches join it, until a batch
+        that does more, or ``commit_held``. Only for entries durable
+        elsewhere (a Raft journal).
         """
         isolate = False
         while True:
             try:
-                return self._apply_once(entries, isolate, release)
+                return self._apply_once(entries, isolate, release, hold)
             except MapFullRetry:
                 logger.info("map grown; re-applying batch entries=%d", len(entries))
             except _FailedAfterWriting as exc:
@@ -127,34 +166,111 @@ class StateMachine:
                 )
                 isolate = True
 
+    def commit_held(self) -> None:
+        """Commit the held transaction, if one is open."""
+        while self.holding:
+            opened = self._begin()
+            self._open = None
+            try:
+                opened.stack.close()
+            except MapFullRetry:
+                logger.info("map grown; re-applying held entries=%d", len(opened.entries))
+                self._redo = opened.entries
+
+    def abort_held(self) -> None:
+        """Drop the held transaction (the member stops: the journal replays it)."""
+        opened, self._open, self._redo = self._open, None, []
+        if opened is not None:
+            with contextlib.suppress(_Aborted):
+                opened.stack.__exit__(_Aborted, _Aborted(), None)
+
+    def _begin(self) -> _Open:
+        """The held transaction, or a new one with the entries to redo in it."""
+        if self._open is not None:
+            return self._open
+        stack = contextlib.ExitStack()
+        opened = _Open(stack, stack.enter_context(self._store.write()))
+        redo, self._redo = self._redo, []
+        self._open = opened
+        try:
+            applied_index = opened.view.applied[0]
+            for entry in redo:
+                self._apply_entry(opened.view, applied_index, entry, True, [], Effects())
+        except BaseException as exc:
+            self._abort(opened, redo, exc)
+            raise
+        opened.entries.extend(redo)
+        return opened
+
+    def _abort(self, opened: _Open, redo: list[Entry], exc: BaseException) -> None:
+        """Abort ``opened`` after ``exc``; ``redo`` is applied again in the next
+        transaction. The write context maps a full map to ``MapFullRetry``."""
+        self._open = None
+        self._redo = redo
+        opened.stack.__exit__(type(exc), exc, exc.__traceback__)
+
     def _apply_once(
-        self, entries: list[Entry], isolate: bool, release: ReleaseFn | None
+        self, entries: list[Entry], isolate: bool, release: ReleaseFn | None, hold: bool
     ) -> tuple[list[Applied], Effects]:
-        """Apply ``entries`` in one write transaction.
+        """Apply ``entries`` in the held write transaction, or a new one.
 
         ``isolate``: run each entry in a nested transaction (the slow path, taken
         only after a command failed once it had written something).
         """
         results: list[Applied] = []
         effects = Effects()
-        with self._store.write() as batch:
+        opened = self._begin()
+        mark = len(opened.entries)
+        keys_only = True
+        try:
+            batch = opened.view
             applied_index = batch.applied[0]
             last: Entry | None = None
             for entry in entries:
-                if entry.index <= applied_index:
-                    results.append(Applied(entry.index, None, batch.revision))
-                    continue
-                cmd = _decode(entry)
-                last = entry
-                commands = cmd.batch.commands if cmd.WhichOneof("op") == "batch" else (cmd,)
-                for one in commands:
-                    results.append(self._apply_command(batch, entry.index, one, isolate, effects))
+                applied = self._apply_entry(batch, applied_index, entry, isolate, results, effects)
+                if applied is not None:
+                    last = entry
+                    keys_only = keys_only and applied
             if last is not None:
                 batch.set_applied(last.index, last.term)
             effects.revision = batch.revision
+            opened.entries.extend(entries)
             if release is not None:
-                release(results)
+                release(results, effects)
+        except BaseException as exc:
+            self._abort(opened, opened.entries[:mark], exc)
+            raise
+        if hold and keys_only:
+            return results, effects
+        self._open = None
+        try:
+            opened.stack.close()
+        except MapFullRetry:
+            self._redo = opened.entries[:mark]
+            raise
         return results, effects
+
+    def _apply_entry(
+        self,
+        batch: WriteView,
+        applied_index: int,
+        entry: Entry,
+        isolate: bool,
+        results: list[Applied],
+        effects: Effects,
+    ) -> bool | None:
+        """Apply one entry's commands: None if it was applied before, else
+        whether they only write keys (see ``hold``)."""
+        if entry.index <= applied_index:
+            results.append(Applied(entry.index, None, batch.revision))
+            return None
+        cmd = _decode(entry)
+        commands = cmd.batch.commands if cmd.WhichOneof("op") == "batch" else (cmd,)
+        keys_only = True
+        for one in commands:
+            results.append(self._apply_command(batch, entry.index, one, isolate, effects))
+            keys_only = keys_only and one.WhichOneof("op") in KEY_COMMANDS
+        return keys_only
 
     def _apply_command(
         self,

@@ -9,6 +9,12 @@ Facts this relies on (see shared/pysyncobj-notes.md):
   reached, or at the end of the tick (a tick callback), whichever comes first.
   The batch's results are handed to ``on_released`` before its transaction
   commits, so that answers overlap LMDB's sync (see ``RaftProposer.settled``).
+- A batch that only writes keys is left uncommitted for up to ``commit_hold``
+  seconds, and the batches applied meanwhile join its transaction: one LMDB
+  commit and sync for all of them. Committed entries are durable in the
+  journals already. Whatever needs the store to show them commits at once:
+  ``commit_held`` (a local read), a linearizable read here, a snapshot, a
+  batch that does more than write keys, and stopping.
 - pysyncobj's journal is an mmap that is never synced. ``DurableTransport``
   syncs it before any Raft message leaves this node, so an entry is on disk
   before its append-entries (leader) or its acknowledgement (follower) is
@@ -149,6 +155,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         peer_tls: PeerTLS | None = None,
         frame_cipher: FrameCipher | None = None,
         on_released: ReleaseFn | None = None,
+        commit_hold: float = 0.0,
     ) -> None:
         #: read by DurableTransport while pysyncobj builds it (inside __init__)
         self.peer_tls = peer_tls
@@ -156,6 +163,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._fsm = fsm
         self._on_applied = on_applied
         self._on_released = on_released
+        self._commit_hold = commit_hold
+        #: while a batch's transaction is held open: when it was opened, the
+        #: last result and the revision in it
+        self._held: tuple[float, Applied, int] | None = None
         self._on_fatal = on_fatal
         self._on_questions = on_questions
         self._asks = leaderask.Outstanding()
@@ -200,6 +211,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
     def _on_tick(self) -> None:
         self.flush_pending()
+        if self._held is not None and time.monotonic() - self._held[0] >= self._commit_hold:
+            self.commit_held()
         self._run_tick_calls()
         self._reads_tick()
 
@@ -262,6 +275,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         now = time.monotonic()
         self._reads.forget_asked(current, now)
         self._asks.forget(current, now)
+        if self._reads.applying:
+            self.commit_held()  # the reads go to the store
         self._reads.applied(int(self.raftLastApplied))
 
     # ---- questions about the leader's memory (see leaderask) -------------------
@@ -475,15 +490,38 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if not self._pending or self._fatal:
             return
         batch, self._pending = self._pending, []
+        held = self._held
+        hold = self._commit_hold > 0 and (
+            held is None or time.monotonic() - held[0] < self._commit_hold
+        )
         try:
-            results, effects = self._fsm.apply_batch(batch, self._on_released)
+            results, effects = self._fsm.apply_batch(batch, self._on_released, hold)
         except BaseException as exc:
             self._die(exc)
             return
-        self._on_applied(results, effects)
+        if self._fsm.holding:
+            since = time.monotonic() if held is None else held[0]
+            self._held = (since, results[-1], effects.revision)
+        else:
+            self._held = None
+            self._on_applied(results, effects)
+
+    def commit_held(self) -> None:
+        """Commit the batches held open, and say they are visible (tick thread)."""
+        held, self._held = self._held, None
+        if held is None or self._fatal:
+            return
+        try:
+            self._fsm.commit_held()
+        except BaseException as exc:
+            self._die(exc)
+            return
+        self._on_applied([held[1]], Effects(revision=held[2]))
 
     def _die(self, exc: BaseException) -> None:
         self._fatal = True
+        self._held = None
+        self._fsm.abort_held()
         logger.critical("apply failed; this member stops error=%r", exc)
         self._on_fatal(exc)
 
@@ -520,16 +558,19 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         """Everything applied first, then the copy is written on a thread of
         its own (``snapshotwriter``): the tick thread goes on sending heartbeats."""
         self.flush_pending()
+        self.commit_held()
         self._snapshots.start(path, raft_data)
 
     def _write_snapshot(self, path: str, raft_data: Any) -> None:
         write_snapshot(self._fsm.store, path, raft_data)
 
     def _doDestroy(self) -> None:
+        self.commit_held()
         super()._doDestroy()
         self._snapshots.stop()
 
     def _deserialize(self, path: str) -> Any:
+        self.commit_held()  # the store is read, and may be replaced
         self._snapshots.abandon()  # the dump file is the leader's now
         try:
             raft_data, installed = read_snapshot(self._fsm.store, path)

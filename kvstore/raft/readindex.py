@@ -103,6 +103,11 @@ class ReadIndex:
 
     # ---- both -----------------------------------------------------------------
 
+    @property
+    def applying(self) -> bool:
+        """Reads wait for this member to apply an index."""
+        return bool(self._applying)
+
     def after_applied(self, index: int, done: ReadDone) -> None:
         self._applying.append((index, done))
 

@@ -4,8 +4,10 @@ Results come back through the local apply: every member applies every command,
 and the member that proposed it (``member_id``) resolves its waiting caller by
 ``request_id``. pysyncobj's callback is used only for failures. Writes to keys
 are answered before their batch's LMDB commit (and sync) is done: they are
-durable in the Raft journals already. Local reads wait on ``settled``, so that
-they never miss a write this member has answered.
+durable in the Raft journals already. Their watch events go out then too.
+Local reads wait on ``settled``, so that they never miss a write this member
+has answered or an event it has sent; a batch held uncommitted (see
+``RaftNode``) is committed for them.
 
 Linearizable reads wait for a shared read barrier: a no-op command proposed
 after the read arrived; once it is applied here, everything committed before
@@ -16,6 +18,7 @@ the barrier, so it never serves a stale read — it times out instead.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import secrets
@@ -35,7 +38,7 @@ from kvstore.errors import (
     StoppedError,
     UnavailableError,
 )
-from kvstore.pb import command_pb2, rpc_pb2
+from kvstore.pb import command_pb2, kv_pb2, rpc_pb2
 from kvstore.raft import leaderask
 from kvstore.raft.frames import FrameCipher
 from kvstore.raft.fsm import Applied, Duplicate, StateMachine
@@ -75,6 +78,9 @@ class RaftSettings:
     election_timeout_max: float = 1.0
     log_compaction_entries: int = 5000
     log_compaction_seconds: float = 300.0
+    #: seconds a batch that only writes keys may stay uncommitted in LMDB,
+    #: for later batches to share its commit (0: commit every batch)
+    commit_hold: float = 0.01
     #: TLS on the peer transport (on top of the secret)
     peer_tls: TLSConfig | None = None
 
@@ -151,6 +157,11 @@ class RaftProposer:
         self._released = 0
         self._visible = 0
         self._settle_waiters: list[asyncio.Future[None]] = []
+        #: a commit of the held batches is asked of the tick thread
+        self._commit_asked = False
+        #: the last revision whose events went to the listeners (a batch
+        #: redone after a full map is released twice)
+        self._published = 0
 
     @property
     def node(self) -> RaftNode:
@@ -195,6 +206,7 @@ class RaftProposer:
             PeerTLS.from_config(s.peer_tls) if s.peer_tls is not None else None,
             FrameCipher(s.secret) if s.secret is not None else None,
             self._on_released_threadsafe,
+            s.commit_hold,
         )
         try:
             await asyncio.to_thread(self._node.waitBinded)
@@ -285,23 +297,36 @@ class RaftProposer:
             if fut is not None and not fut.done():
                 fut.set_exception(err)
 
-    def _on_released_threadsafe(self, results: list[Applied]) -> None:
-        """A batch's results, before its transaction commits (tick thread).
+    def _on_released_threadsafe(self, results: list[Applied], effects: Effects) -> None:
+        """A batch's results and effects, before its transaction commits
+        (tick thread).
 
         This member's writes to keys, and its refused commands (which change
         nothing), are answered now: the entries are committed (on a majority
         of journals, synced) and their results are final, so the answers
-        overlap the store's commit and sync. The rest (leases, auth,
-        membership) are answered once their effects are in place, by
-        ``_deliver``."""
+        overlap the store's commit and sync. The batch's watch events go out
+        now too. The rest (leases, auth, membership) are answered once their
+        effects are in place, by ``_deliver``."""
         me = self._me.member_id
         early = [a for a in results if a.member_id == me and isinstance(a.result, EARLY_RESULTS)]
-        if early and self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._release, early)
+        if (early or effects.events) and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(
+                self._release, early, results[-1].index, effects.events, effects.revision
+            )
 
-    def _release(self, results: list[Applied]) -> None:
-        self._released = max(self._released, results[-1].index)
-        self._resolve(results)
+    def _release(
+        self,
+        early: list[Applied],
+        index: int,
+        events: list[tuple[int, list[kv_pb2.Event]]],
+        revision: int,
+    ) -> None:
+        self._released = max(self._released, index)
+        new = [e for e in events if e[0] > self._published]
+        if new:
+            self._published = new[-1][0]
+            notify(self._listeners, Effects(events=new, revision=revision))
+        self._resolve(early)
 
     def _on_applied_threadsafe(self, results: list[Applied], effects: Effects) -> None:
         if self._loop is not None and not self._loop.is_closed():
@@ -312,15 +337,35 @@ class RaftProposer:
             self._loop.call_soon_threadsafe(self._on_fatal, exc)
 
     def _deliver(self, results: list[Applied], effects: Effects) -> None:
-        notify(self._listeners, effects)
+        """A batch is visible in the store: its other effects (the watch
+        events went out with ``_release``), the reads waiting for it, and
+        the answers that waited for its effects."""
+        if effects.reset:
+            self._published = effects.revision
+        notify(self._listeners, dataclasses.replace(effects, events=[]))
         if results:
             self._visible = max(self._visible, results[-1].index)
-            if self._settle_waiters and self._released <= self._visible:
-                waiters, self._settle_waiters = self._settle_waiters, []
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
+            if self._settle_waiters:
+                if self._released <= self._visible:
+                    waiters, self._settle_waiters = self._settle_waiters, []
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_result(None)
+                else:
+                    self._ask_commit()
         self._resolve(results)
+
+    def _ask_commit(self) -> None:
+        """Have the tick thread commit the batches held open (loop thread)."""
+        if self._commit_asked or self._node is None:
+            return
+        self._commit_asked = True
+
+        def commit() -> None:  # tick thread
+            self._commit_asked = False
+            self.node.commit_held()
+
+        self._node.call_on_tick(commit)
 
     def _resolve(self, results: list[Applied]) -> None:
         for applied in results:
@@ -348,6 +393,7 @@ class RaftProposer:
             raise StoppedError()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._settle_waiters.append(waiter)
+        self._ask_commit()
         await waiter
 
     async def read_barrier(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from kvstore.config import WatchConfig
 from kvstore.pb import kv_pb2, rpc_pb2
@@ -27,8 +28,17 @@ CATCHUP_EVENTS_PER_RESPONSE = 1000
 
 
 class WatchHub:
-    def __init__(self, store: MvccStore, config: WatchConfig, header: HeaderFn) -> None:
+    def __init__(
+        self,
+        store: MvccStore,
+        config: WatchConfig,
+        header: HeaderFn,
+        settled: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._store = store
+        #: waits until the store shows every published revision (a Raft
+        #: member publishes events before its LMDB commit)
+        self._settled = settled
         self._config = config
         self._header = header
         self.revision = store.revision
@@ -182,6 +192,8 @@ class WatchHub:
                     self._synced.add(watcher)
                     watcher.sink.watcher_synced(watcher)
                     return
+                if self._settled is not None:
+                    await self._settled()  # the store shows everything up to bound
                 last = min(bound, watcher.next_rev + self._config.catchup_batch_revisions - 1)
                 compacted, batch = await asyncio.to_thread(self._read, watcher, last)
                 if compacted:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from kvstore.config import LeaseConfig
+from kvstore.config import LeaseConfig, StorageConfig
 from kvstore.pb import command_pb2, rpc_pb2
 from kvstore.raft.fsm import DUPLICATE, Applied, CorruptCommandError, Entry, StateMachine
+from kvstore.storage.effects import Effects
+from kvstore.storage.store import MvccStore
 from tests.support.stores import started_store
 
 
@@ -144,7 +146,7 @@ def test_results_are_released_before_the_batch_commits(fsm: StateMachine) -> Non
     as it was: the answers can go out while LMDB commits and syncs."""
     seen: list[tuple[list[int], int]] = []
 
-    def release(results: list[Applied]) -> None:
+    def release(results: list[Applied], effects: Effects) -> None:
         # a reader on another thread, while the write transaction is open
         box: list[int] = []
 
@@ -165,3 +167,93 @@ def test_results_are_released_before_the_batch_commits(fsm: StateMachine) -> Non
     assert [a.revision for a in results] == [2, 3]
     with fsm.store.read() as view:
         assert view.revision == 3
+
+
+def _revision_seen_elsewhere(store: MvccStore) -> int:
+    """The revision a reader on another thread sees (the held transaction is not)."""
+    box: list[int] = []
+
+    def read() -> None:
+        with store.read() as view:
+            box.append(view.revision)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join()
+    return box[0]
+
+
+def _grant(lease_id: int) -> bytes:
+    return command_pb2.Command(
+        lease_grant=rpc_pb2.LeaseGrantRequest(ID=lease_id, TTL=60)
+    ).SerializeToString()
+
+
+def test_held_batches_share_one_commit(fsm: StateMachine) -> None:
+    """Batches that only write keys stay in one open transaction, unseen by
+    readers, until ``commit_held``; their results are final meanwhile."""
+    first, _ = fsm.apply_batch([Entry(1, 1, put(b"a", b"1"))], hold=True)
+    second, _ = fsm.apply_batch([Entry(2, 1, put(b"b", b"2"))], hold=True)
+    assert fsm.holding
+    assert [first[0].revision, second[0].revision] == [2, 3]
+    assert _revision_seen_elsewhere(fsm.store) == 1, "a held batch was committed"
+    fsm.commit_held()
+    assert not fsm.holding
+    assert _revision_seen_elsewhere(fsm.store) == 3
+    assert fsm.applied_index() == 2
+
+
+def test_a_batch_that_does_more_than_write_keys_commits_the_held_ones(
+    fsm: StateMachine,
+) -> None:
+    fsm.apply_batch([Entry(1, 1, put(b"a", b"1"))], hold=True)
+    _, effects = fsm.apply_batch([Entry(2, 1, _grant(5))], hold=True)
+    assert not fsm.holding, "a lease grant was left uncommitted"
+    assert effects.granted == [(5, 60)]
+    assert _revision_seen_elsewhere(fsm.store) == 2
+    assert fsm.applied_index() == 2
+
+
+def test_an_aborted_hold_leaves_its_entries_to_be_applied_again(fsm: StateMachine) -> None:
+    """A member that stops drops the held transaction; the journal's entries
+    apply again on restart (here: the same entries, later) with the same results."""
+    entries = [Entry(1, 1, put(b"a", b"1")), Entry(2, 1, put(b"a", b"2"))]
+    held, _ = fsm.apply_batch(entries, hold=True)
+    fsm.abort_held()
+    assert not fsm.holding
+    assert fsm.applied_index() == 0
+    again, _ = fsm.apply_batch(entries)
+    assert [a.revision for a in again] == [a.revision for a in held] == [2, 3]
+    with fsm.store.read() as view:
+        kv = view.get(b"a")
+        assert kv is not None and kv.value == b"2" and kv.version == 2
+
+
+def test_held_entries_are_applied_again_after_the_map_grows(tmp_path: Path) -> None:
+    """A full map aborts the whole held transaction, batches released long
+    ago included: they are redone, silently, before the batch that hit it."""
+    store = MvccStore(StorageConfig(data_dir=tmp_path, sync=False, initial_map_size=1 << 20))
+    store.start()
+    try:
+        fsm = StateMachine(store, LeaseConfig())
+        released: list[int] = []
+        value = b"v" * 60_000
+        for index in range(1, 41):  # ~2.4 MB into a 1 MiB map
+            fsm.apply_batch(
+                [Entry(index, 1, put(b"k%d" % index, value))],
+                lambda results, _effects: released.extend(a.index for a in results),
+                hold=True,
+            )
+        fsm.commit_held()
+        assert store.backend.env.info()["map_size"] > 1 << 20, "the map never filled"
+        # released once, except a batch that hit the full map (redone whole)
+        assert sorted(set(released)) == list(range(1, 41))
+        assert len(released) - 40 <= 2
+        with store.read() as view:
+            assert view.revision == 41
+            assert view.applied[0] == 40
+            for index in range(1, 41):
+                kv = view.get(b"k%d" % index)
+                assert kv is not None and kv.value == value and kv.mod_revision == index + 1
+    finally:
+        store.close()

@@ -1,0 +1,53 @@
+"""A Raft member publishes a batch's events before its LMDB commit: a watcher
+catching up from the store must wait until the store shows what was published,
+or the revisions in between are skipped for good."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from kvstore.config import LeaseConfig, WatchConfig
+from kvstore.pb import command_pb2, rpc_pb2
+from kvstore.raft.fsm import Entry, StateMachine
+from kvstore.storage.keys import KeyRange
+from kvstore.watch.hub import WatchHub
+from kvstore.watch.watcher import Watcher
+from tests.support.stores import started_store
+from tests.watch.test_fanout import Sink
+
+
+def _put(key: bytes) -> bytes:
+    return command_pb2.Command(put=rpc_pb2.PutRequest(key=key, value=b"v")).SerializeToString()
+
+
+def test_catch_up_waits_until_the_store_shows_the_published_revisions(tmp_path: Path) -> None:
+    store = started_store(tmp_path)
+    fsm = StateMachine(store, LeaseConfig())
+
+    async def scenario() -> None:
+        visible = asyncio.Event()
+        hub = WatchHub(
+            store, WatchConfig(), lambda rev: rpc_pb2.ResponseHeader(revision=rev), visible.wait
+        )
+        fsm.apply_batch([Entry(1, 1, _put(b"/a"))])  # revision 2, committed
+        _, effects = fsm.apply_batch([Entry(2, 1, _put(b"/b"))], hold=True)  # 3, held
+        hub.publish(effects)  # as the proposer does when the batch is released
+        sink = Sink()
+        watcher = Watcher(watch_id=1, kr=KeyRange.of(b"/", b"0"), sink=sink, next_rev=1)
+        hub.add(watcher)  # catches up from the store: revision 3 is not there yet
+        await asyncio.sleep(0.1)
+        fsm.commit_held()
+        visible.set()
+        for _ in range(100):
+            if watcher.synced:
+                break
+            await asyncio.sleep(0.01)
+        assert watcher.synced
+        assert [rev for revs in sink.revisions() for rev in revs] == [2, 3]
+        await hub.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
