@@ -194,8 +194,13 @@ class StateMachine:
         self._open = opened
         try:
             applied_index = opened.view.applied[0]
+            last: Entry | None = None
             for entry in redo:
-                self._apply_entry(opened.view, applied_index, entry, True, [], Effects())
+                applied = self._apply_entry(opened.view, applied_index, entry, True, [], Effects())
+                if applied is not None:
+                    last = entry
+            if last is not None:
+                opened.view.set_applied(last.index, last.term)
         except BaseException as exc:
             self._abort(opened, redo, exc)
             raise

@@ -257,3 +257,17 @@ def test_held_entries_are_applied_again_after_the_map_grows(tmp_path: Path) -> N
                 assert kv is not None and kv.value == value and kv.mod_revision == index + 1
     finally:
         store.close()
+
+
+def test_entries_redone_by_commit_held_record_their_index(fsm: StateMachine) -> None:
+    """Held entries lost to a full map at commit are redone on their own: the
+    store must say they are applied, or a restart would apply them twice."""
+    entries = [Entry(1, 1, put(b"a", b"1")), Entry(2, 1, _grant(5))]
+    fsm._redo = list(entries)  # as a full map at commit leaves them
+    fsm.commit_held()
+    assert not fsm.holding
+    assert fsm.applied_index() == 2
+    again, _ = fsm.apply_batch(entries)  # replayed from the journal on restart
+    assert [a.result for a in again] == [None, None], "applied twice"
+    with fsm.store.read() as view:
+        assert view.revision == 2
