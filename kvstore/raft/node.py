@@ -57,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 #: seconds between append-entries sent ahead of the heartbeat period
 EARLY_SEND_INTERVAL = 0.002
+#: marks a commit announcement that needs no reply (see ``RaftNode.quiet_reply``)
+QUIET = "kv_quiet"
 #: messages that promise nothing about this member's log or vote: forwarding a
 #: proposal to the leader, the leader's answer with its log position, and
 #: questions about the leader's memory
@@ -87,6 +89,8 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
     def send(self, node: Any, message: Any) -> bool:
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "apply_command_response" and self._syncObj.defer_answer(node, message):
+            return True
+        if kind == "next_node_idx" and self._syncObj.quiet_reply(node, message):
             return True
         if kind not in UNSYNCED_MESSAGES and not (
             kind == "append_entries" and self._syncObj.sending_entries
@@ -182,6 +186,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._progress = transfer.ProgressPacer(conf.connectionTimeout / 4)
         #: the highest commit index this member, as leader, has sent to followers
         self._announced_commit = 0
+        #: the leader is announcing a commit; on a follower: the leader whose
+        #: announcement is being handled (see ``quiet_reply``)
+        self._announcing = False
+        self._quiet: Any = None
         #: the leader is sending append-entries; it syncs once they are out
         self.sending_entries = False
         self._snapshots = SnapshotWriter(str(conf.fullDumpFile), self._write_snapshot)
@@ -373,7 +381,11 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if self._isLeader() and commit > self._announced_commit:
             self._announced_commit = commit
             self._last_early_send = time.monotonic()
-            self._SyncObj__sendAppendEntries()
+            self._announcing = True
+            try:
+                self._SyncObj__sendAppendEntries()
+            finally:
+                self._announcing = False
         return bool(SyncObj._SyncObj__applyLogEntries(self))
 
     def _may_send_early(self) -> bool:
@@ -425,6 +437,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if transfer.is_snapshot_piece(message) and self._progress.due(node, time.monotonic()):
             self._SyncObj__transport.send(node, {"type": transfer.PROGRESS})
         self._reads.echo = message.get("rseq")
+        if message.get(QUIET):
+            self._quiet = node
         message = self._reassembly.feed(node, message)
         if int(message.get("term", -1)) < term:
             return message  # pysyncobj ignores it
@@ -441,6 +455,16 @@ class RaftNode(SyncObj):  # type: ignore[misc]
     def handled(self) -> None:
         self._reply_cap = None
         self._reads.echo = None
+        self._quiet = None
+
+    def quiet_reply(self, node: Any, message: Any) -> bool:
+        """A follower does not acknowledge a commit announcement that it
+        took without trouble: the leader learns nothing from the reply (an
+        empty append-entries moves no index), and on 2 shared cores two
+        replies per write competed with the leader's answer. Heartbeats and
+        entries are still acknowledged; so are announcements while reads
+        wait for a round (``readindex``)."""
+        return self._quiet == node and bool(message.get("success")) and not message.get("reset")
 
     def _answer_read(self, node: Any, request_id: Any, index: int | None) -> None:
         response = {"type": readindex.RESPONSE, "id": request_id, "index": index}
@@ -453,6 +477,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         kind = message.get("type")
         if kind == "append_entries":
             message["rseq"] = self._reads.round
+            if (
+                self._announcing
+                and "prevLogIdx" in message
+                and not message.get("entries")
+                and "transmission" not in message
+                and not self._reads.confirming
+            ):
+                message[QUIET] = True
         elif kind == "next_node_idx" and self._reads.echo is not None:
             message["rseq"] = self._reads.echo
         if self._reply_cap is not None and self._reply_cap[0] == node:

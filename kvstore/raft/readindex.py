@@ -57,6 +57,11 @@ class ReadIndex:
         """Answer ``done(commit)`` once a round sent from now on is acknowledged."""
         self._confirming.append(_Confirming(commit, self.round + 1, done))
 
+    @property
+    def confirming(self) -> bool:
+        """Reads wait for a majority to acknowledge a round."""
+        return bool(self._confirming)
+
     def needs_round(self) -> bool:
         return any(c.round > self.round for c in self._confirming)
 
