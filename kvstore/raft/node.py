@@ -135,6 +135,14 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
         self._connections[node] = conn
 
 
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _sync_journal(journal: Any) -> None:
     """fdatasync the journal file. The journal is written through a shared mmap,
     and Linux's fdatasync writes back those pages as msync would; unlike
@@ -177,7 +185,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._pending: list[Entry] = []
         self._fatal = False
         self._flushed_state: object = None
-        self._meta_mtime = 0
+        #: pysyncobj rewrote its term/vote file since this member last synced it
+        self._meta_dirty = True
         self._journal_path: str | None = conf.journalFile
         self._reassembly = Reassembly()
         #: (peer, cap) while handling an append-entries whose reply must be capped
@@ -197,6 +206,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         conf.serializeChecker = self._snapshots.check
         conf.deserializer = self._deserialize
         super().__init__(self_address, peers, conf, transportClass=DurableTransport)
+        self._watch_meta()
         # pysyncobj (in batch mode) only looks at new proposals on its next tick
         # and sends them on its next heartbeat; wake it up instead.
         self._waker = PipeNotifier(self._poller)
@@ -570,19 +580,30 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             if state != self._flushed_state:
                 _sync_journal(journal)
                 self._flushed_state = state
-        if self._journal_path is not None:
+        if self._meta_dirty and self._journal_path is not None:
             meta = self._journal_path + ".meta"
             try:
-                mtime = os.stat(meta).st_mtime_ns
+                _fsync_path(meta)
             except FileNotFoundError:
                 return
-            if mtime != self._meta_mtime:
-                fd = os.open(meta, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                self._meta_mtime = mtime
+            # pysyncobj replaces the file by a rename: the directory entry too
+            _fsync_path(os.path.dirname(meta) or ".")
+            self._meta_dirty = False
+
+    def _watch_meta(self) -> None:
+        """Note each time pysyncobj rewrites its term/vote file, so that the
+        next send syncs it, without a stat of the file before every send
+        (~30 µs right after a journal sync here, on every write's path)."""
+        storer = getattr(self._SyncObj__raftLog, "_FileJournal__metaStorer", None)
+        if storer is None:
+            return
+        store = storer.storeMeta
+
+        def stored(meta: Any) -> None:
+            store(meta)
+            self._meta_dirty = True
+
+        storer.storeMeta = stored
 
     # ---- snapshots ------------------------------------------------------------
 
