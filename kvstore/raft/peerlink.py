@@ -181,16 +181,25 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
         return True
 
     def _TcpConnection__processRead(self) -> bool:
+        """One read; True if there may be more to read now. A short read
+        ends the round: the poller is level-triggered and reports the socket
+        again if more arrives, so the usual message costs one ``recv``, not a
+        second one that fails with EAGAIN. TLS may hold decrypted bytes that
+        the poller cannot see: those are read on (``pending``). An error on
+        the socket surfaces in ``recv`` itself (pysyncobj also asked for
+        SO_ERROR after each one)."""
         sock = self._TcpConnection__socket
         size = self._TcpConnection__recvBufferSize
         incoming: bytes | None = self._socket_io(lambda: sock.recv(size))
         if incoming is None:
             return False
-        if not incoming or sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+        if not incoming:
             self.disconnect()
             return False
         self._TcpConnection__readBuffer += incoming
-        return True
+        if len(incoming) == size:
+            return True
+        return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
 
 class PeerServer(TcpServer):  # type: ignore[misc]
