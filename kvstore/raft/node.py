@@ -50,7 +50,7 @@ from kvstore.raft.fsm import Applied, Entry, ReleaseFn, StateMachine
 from kvstore.raft.peerlink import PeerConnection, PeerServer, connection_like
 from kvstore.raft.peertls import PeerTLS
 from kvstore.raft.snapshots import SnapshotCorrupt, read_snapshot, write_snapshot
-from kvstore.raft.snapshotwriter import SnapshotWriter
+from kvstore.raft.snapshotwriter import SnapshotWriter, fsync_path
 from kvstore.storage.effects import Effects
 
 logger = logging.getLogger(__name__)
@@ -133,14 +133,6 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
         conn.setOnMessageReceivedCallback(functools.partial(self._onMessageReceived, node))
         conn.setOnDisconnectedCallback(functools.partial(self._onDisconnected, conn))
         self._connections[node] = conn
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _sync_journal(journal: Any) -> None:
@@ -583,11 +575,11 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if self._meta_dirty and self._journal_path is not None:
             meta = self._journal_path + ".meta"
             try:
-                _fsync_path(meta)
+                fsync_path(meta)
             except FileNotFoundError:
                 return
             # pysyncobj replaces the file by a rename: the directory entry too
-            _fsync_path(os.path.dirname(meta) or ".")
+            fsync_path(os.path.dirname(meta) or ".")
             self._meta_dirty = False
 
     def _watch_meta(self) -> None:

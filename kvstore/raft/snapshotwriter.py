@@ -77,7 +77,7 @@ class SnapshotWriter:
             _remove(self._writing)
             return int(SERIALIZER_STATE.FAILED)
         os.replace(self._writing, self._dump)
-        _sync_dir(os.path.dirname(self._dump) or ".")
+        fsync_path(os.path.dirname(self._dump) or ".")
         return int(SERIALIZER_STATE.SUCCESS)
 
     def abandon(self) -> None:
@@ -109,7 +109,8 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
-def _sync_dir(path: str) -> None:
+def fsync_path(path: str) -> None:
+    """fsync a file or a directory by its path."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -8,64 +8,14 @@ Nothing ticks and nothing listens: the node is never started.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pysyncobj import SyncObjConf
 from pysyncobj.transport import TCPTransport
 
-from kvstore.raft.node import RaftNode
-
-CMD = b"\x00" + b"x" * 8  # a regular command; never applied here
-
-
-class Follower:
-    def __init__(self, dump: Path) -> None:
-        self.sent: list[dict[str, Any]] = []
-        conf = SyncObjConf(autoTick=False, dynamicMembershipChange=True, fullDumpFile=str(dump))
-        # port 0: the node binds whatever is free (it never accepts anything)
-        self.node = RaftNode("127.0.0.1:0", ["127.0.0.1:9"], conf, None, None, None, None)  # type: ignore[arg-type]
-        self.transport = self.node._SyncObj__transport
-        (self.leader,) = self.node._SyncObj__otherNodes
-
-    def receive(self, message: dict[str, Any]) -> None:
-        self.transport._onMessageReceived(self.leader, message)
-
-    def append(self, term: int, prev: int, entries: list[int], commit: int = 1) -> None:
-        """Entries are given by their terms, from index ``prev + 1``."""
-        self.receive(
-            {
-                "type": "append_entries",
-                "term": term,
-                "commit_index": commit,
-                "prevLogIdx": prev,
-                "prevLogTerm": self.terms()[prev - 1] if prev <= len(self.terms()) else -1,
-                "entries": [(CMD, prev + 1 + i, t) for i, t in enumerate(entries)],
-            }
-        )
-
-    def terms(self) -> list[int]:
-        return [int(e[2]) for e in self.node._SyncObj__raftLog[:]]
-
-    @property
-    def commit(self) -> int:
-        return int(self.node.raftCommitIndex)
-
-    def last_reply(self) -> dict[str, Any]:
-        replies = [m for m in self.sent if m.get("type") == "next_node_idx"]
-        return replies[-1]
-
-
-@pytest.fixture
-def follower(tmp_path: Path, sent: list[dict[str, Any]]) -> Iterator[Follower]:
-    f = Follower(tmp_path / "dump")
-    f.sent = sent
-    yield f
-    f.node.destroy()
+from tests.unit.raft.conftest import CMD, Follower
 
 
 def test_a_late_shorter_append_keeps_entries_already_acknowledged(follower: Follower) -> None:

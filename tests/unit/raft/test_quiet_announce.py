@@ -3,22 +3,10 @@ it without trouble sends none (on real RaftNodes, pysyncobj underneath)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kvstore.raft.node import QUIET, RaftNode
-from tests.unit.raft.test_follower_rules import Follower
-
-
-@pytest.fixture
-def follower(tmp_path: Path, sent: list[dict[str, Any]]) -> Iterator[Follower]:
-    f = Follower(tmp_path / "dump")
-    f.sent = sent
-    yield f
-    f.node.destroy()
+from tests.unit.raft.conftest import Follower
 
 
 def _announce(follower: Follower, prev: int, commit: int, quiet: bool = True) -> None:
