@@ -439,8 +439,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if transfer.is_snapshot_piece(message) and self._progress.due(node, time.monotonic()):
             self._SyncObj__transport.send(node, {"type": transfer.PROGRESS})
         self._reads.echo = message.get("rseq")
-        if message.get(QUIET):
-            self._quiet = node
+        # set or cleared by every append-entries, whatever became of the last one
+        self._quiet = node if message.get(QUIET) else None
         message = self._reassembly.feed(node, message)
         if int(message.get("term", -1)) < term:
             return message  # pysyncobj ignores it
