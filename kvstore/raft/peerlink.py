@@ -181,13 +181,14 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
         return True
 
     def _TcpConnection__processRead(self) -> bool:
-        """One read; True if there may be more to read now. A short read
-        ends the round: the poller is level-triggered and reports the socket
-        again if more arrives, so the usual message costs one ``recv``, not a
-        second one that fails with EAGAIN. TLS may hold decrypted bytes that
-        the poller cannot see: those are read on (``pending``). An error on
-        the socket surfaces in ``recv`` itself (pysyncobj also asked for
-        SO_ERROR after each one)."""
+        """One read; True if there may be more to read now. On plain TCP a
+        short read ends the round: the poller is level-triggered and reports
+        the socket again if more arrives, so the usual message costs one
+        ``recv``, not a second one that fails with EAGAIN. TLS reads on until
+        it would block, as before: a TLS read returns at most one record
+        (16 KiB), so a short read says nothing there, and decrypted bytes it
+        holds are invisible to the poller. An error on the socket surfaces in
+        ``recv`` itself (pysyncobj also asked for SO_ERROR after each one)."""
         sock = self._TcpConnection__socket
         size = self._TcpConnection__recvBufferSize
         incoming: bytes | None = self._socket_io(lambda: sock.recv(size))
@@ -197,9 +198,7 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
             self.disconnect()
             return False
         self._TcpConnection__readBuffer += incoming
-        if len(incoming) == size:
-            return True
-        return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+        return len(incoming) == size or isinstance(sock, ssl.SSLSocket)
 
 
 class PeerServer(TcpServer):  # type: ignore[misc]

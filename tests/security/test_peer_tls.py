@@ -17,10 +17,15 @@ def test_cluster_replicates_over_peer_tls(tmp_path: Path) -> None:
     with tls_cluster(tmp_path / "cluster", certs, peer_tls=True) as cluster:
         leader = cluster.leader()
         Ctl(leader.server.url, certs=certs).ok("put", "k", "v")
+        # many TLS records (16 KiB each) in one peer message
+        big = "b" * 100_000  # (one argument may hold up to 128 KiB)
+        Ctl(leader.server.url, certs=certs).ok("put", "big", big)
         cluster.wait_applied_equal()
         for member in cluster.members:
             ctl = Ctl(member.server.url, certs=certs)
             assert ctl.ok("get", "k", "--print-value-only", "--consistency=s").strip() == "v"
+            got = ctl.ok("get", "big", "--print-value-only", "--consistency=s").strip()
+            assert got == big, f"{member.name}: {len(got)} bytes"
         # the peer port speaks TLS, with the peer certificate, and wants ours
         ctx = ssl.create_default_context(cafile=certs.path("ca.crt"))
         ctx.load_cert_chain(certs.path("peer.crt"), certs.path("peer.key"))
