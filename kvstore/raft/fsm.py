@@ -192,6 +192,8 @@ class StateMachine:
         opened = _Open(stack, stack.enter_context(self._store.write()))
         redo, self._redo = self._redo, []
         self._open = opened
+        if not redo:
+            return opened
         try:
             applied_index = opened.view.applied[0]
             last: Entry | None = None
