@@ -52,9 +52,11 @@ class Proposer(Protocol):
         ...
 
     async def settled(self) -> None:
-        """Return once every write this member has answered is visible in its
-        store (a write may be answered while its batch is still committing).
-        Every local read that a caller could make after a write waits on it."""
+        """Return once every write this member has answered, and every watch
+        event it has sent, is visible in its store (a write may be answered,
+        and its events sent, while its batch is still uncommitted). Every local
+        read that a caller could make after a write or an event waits on it,
+        and so does a watcher catching up from the store."""
         ...
 
     async def ask_leader(self, question: Question) -> Answer:
