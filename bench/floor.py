@@ -3,11 +3,11 @@
 ``python -m bench.floor --port N --value-bytes B`` serves KV.Range with one
 key-value of B bytes (the shape of a get's answer), KV.Put with a bare
 response, and Maintenance.Status, on grpc.aio with kvstore's own server
-options, and no storage, validation, auth or Raft behind it. The bench drives
-it with the same load generator as kvstore and etcd (three of them, one per
-endpoint, in place of a 3-member cluster): its figures are the most any
-kvstore built on grpcio could reach on this machine, so they show how much of
-a gap to etcd is grpcio's and how much is kvstore's.
+options and event loop (uvloop), and no storage, validation, auth or Raft
+behind it. The bench drives it with the same load generator as kvstore and
+etcd (three of them, one per endpoint, in place of a 3-member cluster): its
+figures are the most any kvstore built on grpcio could reach on this machine,
+so they show how much of a gap to etcd is grpcio's and how much is kvstore's.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import signal
 from typing import Any
 
 import grpc
+import uvloop
 
 from kvstore.api.server import server_options
 from kvstore.config import MAX_REQUEST_BYTES
@@ -70,7 +71,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--value-bytes", type=int, default=256)
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.value_bytes))
+    uvloop.run(serve(args.port, args.value_bytes))
 
 
 if __name__ == "__main__":

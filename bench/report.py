@@ -320,8 +320,8 @@ def floor(runs: list[dict[str, Any]], members: int) -> list[str]:
         f"### The floor: {servers}",
         "",
         "`bench.floor` answers Range with one key-value of the same size and Put with a bare "
-        "response, on grpc.aio with kvstore's server options, and does nothing else: no "
-        "storage, validation, auth or Raft"
+        "response, on grpc.aio with kvstore's server options and event loop (uvloop), and "
+        "does nothing else: no storage, validation, auth or Raft"
         + ("" if members == 1 else "; the load is spread over three of them as over a cluster")
         + ". Driven by the same load generator, its figures are the best any server built on "
         "grpcio reaches on this machine.",

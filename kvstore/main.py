@@ -11,6 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
+import uvloop
+
 from kvstore import __version__, logs
 from kvstore.api.ids import bind_address, peer_address
 from kvstore.api.server import KvServer
@@ -348,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     # a crash in native code (LMDB, grpcio) leaves a Python traceback in the log
     faulthandler.enable()
     try:
-        return asyncio.run(serve(config))
+        return uvloop.run(serve(config))
     except (OSError, KvError) as exc:
         logger.error("cannot start: %s", exc)
         return 1
