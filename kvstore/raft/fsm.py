@@ -195,14 +195,7 @@ class StateMachine:
         if not redo:
             return opened
         try:
-            applied_index = opened.view.applied[0]
-            last: Entry | None = None
-            for entry in redo:
-                applied = self._apply_entry(opened.view, applied_index, entry, True, [], Effects())
-                if applied is not None:
-                    last = entry
-            if last is not None:
-                opened.view.set_applied(last.index, last.term)
+            self._apply_entries(opened.view, redo, True, [], Effects())
         except BaseException as exc:
             self._abort(opened, redo, exc)
             raise
@@ -228,18 +221,9 @@ class StateMachine:
         effects = Effects()
         opened = self._begin()
         mark = len(opened.entries)
-        keys_only = True
         try:
             batch = opened.view
-            applied_index = batch.applied[0]
-            last: Entry | None = None
-            for entry in entries:
-                applied = self._apply_entry(batch, applied_index, entry, isolate, results, effects)
-                if applied is not None:
-                    last = entry
-                    keys_only = keys_only and applied
-            if last is not None:
-                batch.set_applied(last.index, last.term)
+            keys_only = self._apply_entries(batch, entries, isolate, results, effects)
             effects.revision = batch.revision
             opened.entries.extend(entries)
             if release is not None:
@@ -256,6 +240,28 @@ class StateMachine:
             self._redo = opened.entries[:mark]
             raise
         return results, effects
+
+    def _apply_entries(
+        self,
+        batch: WriteView,
+        entries: list[Entry],
+        isolate: bool,
+        results: list[Applied],
+        effects: Effects,
+    ) -> bool:
+        """Apply the entries not applied before and record the last one's
+        index; whether their commands only write keys (see ``hold``)."""
+        applied_index = batch.applied[0]
+        last: Entry | None = None
+        keys_only = True
+        for entry in entries:
+            applied = self._apply_entry(batch, applied_index, entry, isolate, results, effects)
+            if applied is not None:
+                last = entry
+                keys_only = keys_only and applied
+        if last is not None:
+            batch.set_applied(last.index, last.term)
+        return keys_only
 
     def _apply_entry(
         self,
