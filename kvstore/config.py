@@ -107,6 +107,10 @@ class ClusterConfig:
     secret: str | None = None
     #: TLS on the peer transport too (on top of the secret)
     peer_tls: TLSConfig | None = None
+    #: seconds between heartbeats of an idle leader (etcd's --heartbeat-interval)
+    heartbeat: float = 0.1
+    #: seconds between append-entries while a follower has not acknowledged
+    #: everything (pysyncobj's period: also the time budget of its send loop)
     append_entries_period: float = 0.01
     tick_period: float = 0.005
     election_timeout_min: float = 0.4

@@ -34,6 +34,12 @@ from kvstore.errors import KvError
 
 logger = logging.getLogger(__name__)
 
+#: seconds: an idle leader's heartbeat at most (etcd's default), the period
+#: of append-entries while a follower is behind, and of the Raft tick
+DEFAULT_HEARTBEAT = 0.1
+SEND_PERIOD = 0.01
+TICK_PERIOD = 0.005
+
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -111,7 +117,12 @@ def parser() -> argparse.ArgumentParser:
     tls.add_argument(
         "--auth-token-ttl", type=int, default=300, help="seconds a token lives after its last use"
     )
-    p.add_argument("--heartbeat-interval", type=int, default=10, help="milliseconds")
+    p.add_argument(
+        "--heartbeat-interval",
+        type=int,
+        default=None,
+        help="milliseconds (default: a fifth of the election timeout, at most 100)",
+    )
     p.add_argument("--election-timeout", type=int, default=500, help="milliseconds")
     p.add_argument(
         "--snapshot-count", type=int, default=5000, help="Raft entries between snapshots"
@@ -177,8 +188,11 @@ def build_cluster(args: argparse.Namespace) -> tuple[ClusterConfig | None, tuple
             "INSECURE: peer traffic is neither encrypted nor authenticated; anyone who can "
             "reach the peer port can run code in this member (--insecure-peers)"
         )
-    heartbeat = args.heartbeat_interval / 1000.0
     election = args.election_timeout / 1000.0
+    if args.heartbeat_interval is None:
+        heartbeat = min(DEFAULT_HEARTBEAT, election / 5)
+    else:
+        heartbeat = args.heartbeat_interval / 1000.0
     if election <= 3 * heartbeat:
         raise UsageError("--election-timeout must be more than 3 x --heartbeat-interval")
     cluster = ClusterConfig(
@@ -187,8 +201,9 @@ def build_cluster(args: argparse.Namespace) -> tuple[ClusterConfig | None, tuple
         listen_peer_url=listen[0],
         initial_cluster_state=args.initial_cluster_state,
         secret=secret,
-        append_entries_period=heartbeat,
-        tick_period=min(heartbeat / 2, 0.005),
+        heartbeat=heartbeat,
+        append_entries_period=min(heartbeat, SEND_PERIOD),
+        tick_period=min(heartbeat / 2, TICK_PERIOD),
         election_timeout_min=election,
         election_timeout_max=2 * election,
         snapshot_entries=args.snapshot_count,

@@ -200,6 +200,7 @@ class KvServer:
             data_dir=str(raft_dir),
             secret=cl.secret,
             bind_address=peer_address(cl.listen_peer_url),
+            heartbeat=cl.heartbeat,
             append_entries_period=cl.append_entries_period,
             tick_period=cl.tick_period,
             election_timeout_min=cl.election_timeout_min,

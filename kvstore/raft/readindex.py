@@ -88,6 +88,11 @@ class ReadIndex:
                 waiting.append(c)
         self._confirming = waiting
 
+    @property
+    def waiting(self) -> bool:
+        """Reads wait for a round, an answer from the leader or an apply."""
+        return bool(self._confirming or self._applying or len(self._asked))
+
     # ---- follower -----------------------------------------------------------
 
     def ask(self, leader: Any, done: ReadDone, now: float) -> int:

@@ -71,7 +71,9 @@ class RaftSettings:
     secret: str | None
     #: host:port the Raft transport listens on (default: the advertised one)
     bind_address: str | None = None
-    #: seconds between append-entries (and the batching delay of proposals)
+    #: seconds between heartbeats while every follower has acknowledged everything
+    heartbeat: float = 0.1
+    #: seconds between append-entries while one has not (pysyncobj's period)
     append_entries_period: float = 0.01
     tick_period: float = 0.005
     election_timeout_min: float = 0.4
@@ -207,6 +209,7 @@ class RaftProposer:
             FrameCipher(s.secret) if s.secret is not None else None,
             self._on_released_threadsafe,
             s.commit_hold,
+            s.heartbeat,
         )
         try:
             await asyncio.to_thread(self._node.waitBinded)

@@ -42,11 +42,31 @@ def questions() -> list[tuple[list[Any], ReplyFn]]:
     return []
 
 
+HEARTBEAT = 1.0  # an idle leader's heartbeat in ``idle_leader`` (seconds)
+
+
 @pytest.fixture
 def leader(
     tmp_path: Path, sent: list[dict[str, Any]], questions: list[tuple[list[Any], ReplyFn]]
 ) -> Iterator[RaftNode]:
     """A node that leads (term 1) one unreachable peer; the caller ticks it."""
+    yield from _leading(tmp_path, sent, questions, heartbeat=0.0)
+
+
+@pytest.fixture
+def idle_leader(
+    tmp_path: Path, sent: list[dict[str, Any]], questions: list[tuple[list[Any], ReplyFn]]
+) -> Iterator[RaftNode]:
+    """As ``leader``, with a heartbeat (``HEARTBEAT``) longer than pysyncobj's period."""
+    yield from _leading(tmp_path, sent, questions, heartbeat=HEARTBEAT)
+
+
+def _leading(
+    tmp_path: Path,
+    sent: list[dict[str, Any]],
+    questions: list[tuple[list[Any], ReplyFn]],
+    heartbeat: float,
+) -> Iterator[RaftNode]:
     conf = node_conf(tmp_path)
     # port 0: the node binds whatever is free (it never accepts anything)
     node = RaftNode(
@@ -57,6 +77,7 @@ def leader(
         None,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
         lambda batch, reply: questions.append((batch, reply)),
+        heartbeat=heartbeat,
     )
     node._onTick(0.0)  # the transport gets ready
     (peer,) = node._SyncObj__otherNodes
