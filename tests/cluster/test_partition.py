@@ -31,6 +31,8 @@ def test_isolated_leader_serves_no_stale_reads(tmp_path: Path) -> None:
         channel, old_stub = kv(target)
         with channel:
             old_stub.Put(rpc_pb2.PutRequest(key=b"k", value=b"before"), timeout=10)
+            leases = rpc_pb2_grpc.LeaseStub(channel)
+            lease = leases.LeaseGrant(rpc_pb2.LeaseGrantRequest(TTL=60), timeout=10)
             target.proxy.block()  # partition: target | the other two
 
             others = [m for m in cluster.members if m is not target]
@@ -63,6 +65,15 @@ def test_isolated_leader_serves_no_stale_reads(tmp_path: Path) -> None:
                 raise AssertionError("a write in the minority must not be acknowledged")
             except grpc.RpcError as err:
                 assert err.code() == grpc.StatusCode.UNAVAILABLE
+            # Nor is a lease kept alive there: the member asks a leader it cannot
+            # reach, and answers with an error within the request timeout.
+            keepalive = rpc_pb2.LeaseKeepAliveRequest(ID=lease.ID)
+            try:
+                renewed = next(leases.LeaseKeepAlive(iter([keepalive]), timeout=15))
+                raise AssertionError(f"a keep-alive in the minority was answered: {renewed}")
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.UNAVAILABLE, err
+                assert err.details() in ("etcdserver: request timed out", "etcdserver: no leader")
             # Serializable reads are allowed to be stale, and are served locally.
             local = old_stub.Range(rpc_pb2.RangeRequest(key=b"k", serializable=True), timeout=5)
             assert local.kvs[0].value == b"before"
