@@ -74,7 +74,12 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
     ) -> AsyncIterator[rpc_pb2.LeaseKeepAliveResponse]:
         # Requests are served concurrently (on a follower each one waits for
         # the leader's answer); responses go out as they complete, as etcd's do.
-        done: asyncio.Queue[rpc_pb2.LeaseKeepAliveResponse | KvError | None] = asyncio.Queue()
+        # Bounded: when the client does not read its answers and the sends
+        # wait, the stream stops reading requests once this is full, instead
+        # of queueing answers without bound (as etcd's receive-then-send loop).
+        done: asyncio.Queue[rpc_pb2.LeaseKeepAliveResponse | KvError | None] = asyncio.Queue(
+            KEEPALIVE_IN_FLIGHT
+        )
         slots = asyncio.Semaphore(KEEPALIVE_IN_FLIGHT)
         tasks: set[asyncio.Task[None]] = set()
 
