@@ -36,6 +36,11 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return captured
 
 
+def append_entries(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The append-entries among ``sent``."""
+    return [m for m in sent if m.get("type") == "append_entries"]
+
+
 @pytest.fixture
 def questions() -> list[tuple[list[Any], ReplyFn]]:
     """The batches of questions a ``leader`` fixture's node handed to its answerer."""

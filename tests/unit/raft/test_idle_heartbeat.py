@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from kvstore.raft.node import RaftNode
-from tests.unit.raft.conftest import HEARTBEAT
+from tests.unit.raft.conftest import HEARTBEAT, append_entries
 
 PERIOD = 0.05  # pysyncobj's appendEntriesPeriod in node_conf
 BUSY = 0.005  # a tick's usual wait
@@ -30,22 +30,18 @@ def _next_send_in(node: RaftNode) -> float:
     return float(node._SyncObj__newAppendEntriesTime) - time.monotonic()
 
 
-def _appends(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [m for m in sent if m.get("type") == "append_entries"]
-
-
 def test_a_leader_whose_follower_acknowledged_everything_waits_a_heartbeat(
     idle_leader: RaftNode, sent: list[dict[str, Any]]
 ) -> None:
     _acknowledge_everything(idle_leader)
     idle_leader._SyncObj__newAppendEntriesTime = 0.0  # a send is due
     idle_leader._onTick(0.0)
-    assert len(_appends(sent)) == 1, "the due heartbeat did not go out"
+    assert len(append_entries(sent)) == 1, "the due heartbeat did not go out"
     assert _next_send_in(idle_leader) > HEARTBEAT / 2
     sent.clear()
     time.sleep(PERIOD * 1.5)  # pysyncobj's own period has passed
     idle_leader._onTick(0.0)
-    assert not _appends(sent), "an idle leader sent before its heartbeat was due"
+    assert not append_entries(sent), "an idle leader sent before its heartbeat was due"
 
 
 def test_a_leader_whose_follower_is_behind_sends_at_pysyncobjs_period(
@@ -54,12 +50,12 @@ def test_a_leader_whose_follower_is_behind_sends_at_pysyncobjs_period(
     idle_leader._SyncObj__raftMatchIndex[_peer(idle_leader)] = 0  # acknowledged nothing
     idle_leader._SyncObj__newAppendEntriesTime = 0.0
     idle_leader._onTick(0.0)
-    assert _appends(sent)
+    assert append_entries(sent)
     assert _next_send_in(idle_leader) <= PERIOD
     sent.clear()
     time.sleep(PERIOD * 1.5)
     idle_leader._onTick(0.0)
-    assert _appends(sent), "the follower that is behind heard nothing for a period"
+    assert append_entries(sent), "the follower that is behind heard nothing for a period"
 
 
 def test_without_a_longer_heartbeat_the_period_is_pysyncobjs(
@@ -68,7 +64,7 @@ def test_without_a_longer_heartbeat_the_period_is_pysyncobjs(
     _acknowledge_everything(leader)
     leader._SyncObj__newAppendEntriesTime = 0.0
     leader._onTick(0.0)
-    assert _appends(sent)
+    assert append_entries(sent)
     assert _next_send_in(leader) <= PERIOD
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kvstore.raft.node import QUIET, RaftNode
-from tests.unit.raft.conftest import Follower
+from tests.unit.raft.conftest import Follower, append_entries
 
 
 def _announce(follower: Follower, prev: int, commit: int, quiet: bool = True) -> None:
@@ -60,20 +60,16 @@ def _commit_noop(leader: RaftNode) -> None:
     assert int(leader.raftCommitIndex) == last
 
 
-def _appends(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [m for m in sent if m.get("type") == "append_entries"]
-
-
 def test_the_leader_marks_its_commit_announcement_quiet(
     leader: RaftNode, sent: list[dict[str, Any]]
 ) -> None:
     _commit_noop(leader)
-    announced = _appends(sent)
+    announced = append_entries(sent)
     assert announced and all(m.get(QUIET) for m in announced), announced
     sent.clear()
     leader._SyncObj__newAppendEntriesTime = 0.0  # a heartbeat is due
     leader._onTick(0.0)
-    heartbeats = _appends(sent)
+    heartbeats = append_entries(sent)
     assert heartbeats and not any(m.get(QUIET) for m in heartbeats)
 
 
@@ -82,5 +78,5 @@ def test_an_announcement_is_acknowledged_while_reads_wait_for_a_round(
 ) -> None:
     leader._reads.confirm(int(leader.raftCommitIndex), lambda index: None)
     _commit_noop(leader)
-    announced = _appends(sent)
+    announced = append_entries(sent)
     assert announced and not any(m.get(QUIET) for m in announced)
