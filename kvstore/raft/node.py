@@ -29,8 +29,9 @@ Facts this relies on (see shared/pysyncobj-notes.md):
   followers have acknowledged everything, waits ``heartbeat`` instead; and
   when nothing at all is under way, the tick thread sleeps a quarter of it
   between ticks rather than ``autoTickPeriod`` (a proposal, a read, a
-  message or a stop wakes it at once). An idle member then costs about a
-  quarter of the CPU it did with pysyncobj's period alone.
+  message or a stop wakes it at once). Measured idle, a follower then costs
+  about a quarter of the CPU it did with pysyncobj's period alone, the
+  leader about 40%.
 - Peer links carry ``frames`` (sealed with the cluster secret) instead of
   pysyncobj's zlib'd, Fernet-encrypted pickles: ``peerlink``'s connections,
   which also speak TLS when peer TLS is configured (``peertls``).
