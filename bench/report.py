@@ -16,6 +16,7 @@ FIGURES = [
     ("p999_ms", "p99.9 ms"),
     ("keys_per_s", "keys listed/s"),
     ("put_rate", "puts/s achieved"),
+    ("idle_cpu_pct", "idle CPU before load, % of a core"),
     ("rss_before_mb", "RSS before load, MB"),
     ("rss_mb", "RSS after load, MB"),
     ("db_size_mb", "db size, MB"),
@@ -45,7 +46,9 @@ HOW_TO_READ = [
     "once at every watcher.",
     "- lease.keepalive: one LeaseKeepAlive stream, 64 requests pipelined over 100 leases.",
     "- footprint: a fresh deployment loaded with the mode's key count, 64 in flight (ops/s is "
-    "the load rate); RSS is VmRSS of the largest member, db size is Maintenance.Status dbSize.",
+    "the load rate); RSS is VmRSS of the largest member, db size is Maintenance.Status dbSize. "
+    "Idle CPU: the busiest member's CPU time (user + system) over half the mode's window, "
+    "before the load, with no client connected.",
     "- 3 members: client tasks are spread round-robin over the members' endpoints.",
     "- cluster.failover (3 members, run last): SIGKILL the leader (Status `leader` = "
     "`header.member_id`); time until a put through the two survivors succeeds (a new probe "

@@ -298,6 +298,12 @@ def deployment(
             member.kill()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time ``pid`` has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int) -> int:
     """VmRSS of ``pid`` from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -21,7 +21,7 @@ import grpc
 from bench.config import BenchConfig
 from bench.jobs import Job, JobResult
 from bench.loadgen import LoadGenerator
-from bench.servers import Deployment, Member, rss_bytes
+from bench.servers import Deployment, Member, cpu_seconds, rss_bytes
 from bench.stats import latency_ms, merge
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 
@@ -291,9 +291,11 @@ def watch(watchers: int, rate: float, count: int) -> Callable[[Bench], Row]:
 
 
 def footprint(bench: Bench) -> Row:
-    """RSS and db size after loading the mode's key count into a fresh deployment."""
+    """Idle CPU of a fresh deployment, then RSS and db size after loading the
+    mode's key count into it."""
     count = bench.config.sizes.footprint_keys
     dep = bench.deployment
+    idle = idle_cpu_percent(dep, bench.config.timing.duration / 2)
     rss_before = [rss_bytes(pid) for pid in dep.pids]
     result, elapsed = load(bench, FOOTPRINT_PREFIX, count)
     rss_after = [rss_bytes(pid) for pid in dep.pids]
@@ -301,6 +303,7 @@ def footprint(bench: Bench) -> Row:
     row = _row(result, elapsed)
     row.update(
         keys=count,
+        idle_cpu_pct=round(max(idle), 2),
         rss_before_mb=round(max(rss_before) / _MB, 1),
         rss_mb=round(max(rss_after) / _MB, 1),
         rss_members_mb=[round(r / _MB, 1) for r in rss_after],
@@ -308,6 +311,15 @@ def footprint(bench: Bench) -> Row:
         load_seconds=round(elapsed, 2),
     )
     return row
+
+
+def idle_cpu_percent(dep: Deployment, seconds: float) -> list[float]:
+    """Per member: the CPU it used, in % of a core, over ``seconds`` with no client."""
+    pids = dep.pids
+    before, started = [cpu_seconds(pid) for pid in pids], time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - started
+    return [(cpu_seconds(pid) - b) / elapsed * 100 for pid, b in zip(pids, before, strict=True)]
 
 
 def _first_put(endpoints: list[str], deadline: float) -> tuple[float, int]:

@@ -80,9 +80,11 @@ def test_watch_events_arrived_exactly_once(smoke_result: dict[str, Any]) -> None
         assert not row.get("duplicates") and not row.get("missing"), (name, row)
 
 
-def test_footprint_has_rss_and_db_size(smoke_result: dict[str, Any]) -> None:
+def test_footprint_has_rss_db_size_and_idle_cpu(smoke_result: dict[str, Any]) -> None:
     row = _workloads(smoke_result)["footprint"]
     assert row["rss_mb"] > 0 and row["db_size_mb"] >= 0 and row["keys"] > 0
+    # a member's own CPU while nobody talks to it: some, and less than all of a core
+    assert 0 <= row["idle_cpu_pct"] < 100
 
 
 def test_metadata_names_machine_and_versions(smoke_result: dict[str, Any]) -> None:
