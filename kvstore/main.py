@@ -34,12 +34,6 @@ from kvstore.errors import KvError
 
 logger = logging.getLogger(__name__)
 
-#: seconds: an idle leader's heartbeat at most (etcd's default), the period
-#: of append-entries while a follower is behind, and of the Raft tick
-DEFAULT_HEARTBEAT = 0.1
-SEND_PERIOD = 0.01
-TICK_PERIOD = 0.005
-
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -190,7 +184,7 @@ def build_cluster(args: argparse.Namespace) -> tuple[ClusterConfig | None, tuple
         )
     election = args.election_timeout / 1000.0
     if args.heartbeat_interval is None:
-        heartbeat = min(DEFAULT_HEARTBEAT, election / 5)
+        heartbeat = min(ClusterConfig.heartbeat, election / 5)
     else:
         heartbeat = args.heartbeat_interval / 1000.0
     if election <= 3 * heartbeat:
@@ -202,8 +196,9 @@ def build_cluster(args: argparse.Namespace) -> tuple[ClusterConfig | None, tuple
         initial_cluster_state=args.initial_cluster_state,
         secret=secret,
         heartbeat=heartbeat,
-        append_entries_period=min(heartbeat, SEND_PERIOD),
-        tick_period=min(heartbeat / 2, TICK_PERIOD),
+        # ClusterConfig's defaults are the longest periods; a shorter heartbeat shortens them
+        append_entries_period=min(heartbeat, ClusterConfig.append_entries_period),
+        tick_period=min(heartbeat / 2, ClusterConfig.tick_period),
         election_timeout_min=election,
         election_timeout_max=2 * election,
         snapshot_entries=args.snapshot_count,
