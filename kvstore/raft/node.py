@@ -42,7 +42,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -51,7 +50,7 @@ from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.transport import TCPTransport
 
-from kvstore.raft import leaderask, readindex, transfer
+from kvstore.raft import clock, leaderask, readindex, transfer
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.frames import FrameCipher
 from kvstore.raft.fsm import Applied, Entry, ReleaseFn, StateMachine
@@ -251,7 +250,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             return self._idle_wait
         if not self._followers_caught_up():
             return busy
-        until_heartbeat = float(self._SyncObj__newAppendEntriesTime) - time.monotonic()
+        until_heartbeat = float(self._SyncObj__newAppendEntriesTime) - clock.now()
         return max(busy, min(self._idle_wait, until_heartbeat))
 
     def _followers_caught_up(self) -> bool:
@@ -265,7 +264,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
     def _on_tick(self) -> None:
         self.flush_pending()
-        if self._held is not None and time.monotonic() - self._held[0] >= self._commit_hold:
+        if self._held is not None and clock.now() - self._held[0] >= self._commit_hold:
             self.commit_held()
         self._run_tick_calls()
         self._reads_tick()
@@ -302,7 +301,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if leader is None:
             done(False)
             return
-        request_id = self._reads.ask(leader, done, time.monotonic())
+        request_id = self._reads.ask(leader, done, clock.now())
         sent = self._SyncObj__transport.send(leader, {"type": readindex.REQUEST, "id": request_id})
         if not sent:
             self._reads.answered(request_id, None)
@@ -326,7 +325,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             self._SyncObj__sendAppendEntries()
         self._reads.settle(leader, set(self._SyncObj__otherNodes))
         current = self._getLeader()
-        now = time.monotonic()
+        now = clock.now()
         self._reads.forget_asked(current, now)
         self._asks.forget(current, now)
         if self._reads.applying:
@@ -345,7 +344,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if leader is None:
             reply(None)
             return
-        request_id = self._asks.ask(leader, reply, time.monotonic())
+        request_id = self._asks.ask(leader, reply, clock.now())
         message = {"type": leaderask.REQUEST, "id": request_id, "questions": questions}
         if not self._SyncObj__transport.send(leader, message):
             self._asks.answered(request_id, None)
@@ -373,7 +372,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         commit only later on this thread, after the sync. When every follower
         has acknowledged the whole log, the next send is a heartbeat away."""
         self._reads.round += 1
-        started = time.monotonic()
+        started = clock.now()
         self.sending_entries = True
         try:
             SyncObj._SyncObj__sendAppendEntries(self)
@@ -406,7 +405,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
                 # so that entries batch under load.
                 idle = int(self.raftCommitIndex) >= before
                 if idle or self._may_send_early():
-                    self._last_early_send = time.monotonic()
+                    self._last_early_send = clock.now()
                     self._SyncObj__sendAppendEntries()
         finally:
             held, self._held_answers = self._held_answers, None
@@ -431,7 +430,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         commit = int(self.raftCommitIndex)
         if self._isLeader() and commit > self._announced_commit:
             self._announced_commit = commit
-            self._last_early_send = time.monotonic()
+            self._last_early_send = clock.now()
             self._announcing = True
             try:
                 self._SyncObj__sendAppendEntries()
@@ -442,7 +441,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
     def _may_send_early(self) -> bool:
         """At most one early append-entries per ``EARLY_SEND_INTERVAL``: under
         load, batches form by themselves and extra messages only cost CPU."""
-        now = time.monotonic()
+        now = clock.now()
         if now - self._last_early_send < EARLY_SEND_INTERVAL:
             return False
         self._last_early_send = now
@@ -485,7 +484,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             return None  # read: the link stays up; nothing else to do
         if kind != "append_entries":
             return message
-        if transfer.is_snapshot_piece(message) and self._progress.due(node, time.monotonic()):
+        if transfer.is_snapshot_piece(message) and self._progress.due(node, clock.now()):
             self._SyncObj__transport.send(node, {"type": transfer.PROGRESS})
         self._reads.echo = message.get("rseq")
         # set or cleared by every append-entries, whatever became of the last one
@@ -575,7 +574,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         batch, self._pending = self._pending, []
         held = self._held
         hold = self._commit_hold > 0 and (
-            held is None or time.monotonic() - held[0] < self._commit_hold
+            held is None or clock.now() - held[0] < self._commit_hold
         )
         try:
             results, effects = self._fsm.apply_batch(batch, self._on_released, hold)
@@ -583,7 +582,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             self._die(exc)
             return
         if self._fsm.holding:
-            since = time.monotonic() if held is None else held[0]
+            since = clock.now() if held is None else held[0]
             self._held = (since, results[-1], effects.revision)
         else:
             self._held = None
@@ -697,7 +696,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             self._on_applied([], Effects(revision=revision, reset=True))
             # Installing took this thread a while, with no append-entries read
             # meanwhile: do not take the leader for lost on that account.
-            self._SyncObj__raftElectionDeadline = time.monotonic() + self._election_timeout()
+            self._SyncObj__raftElectionDeadline = clock.now() + self._election_timeout()
         return raft_data
 
     def _election_timeout(self) -> float:

@@ -7,10 +7,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pysyncobj import SyncObjConf
+from pysyncobj import SyncObjConf, syncobj, tcp_connection
 from pysyncobj.transport import TCPTransport
 
 from kvstore.raft.node import RaftNode, ReplyFn
+
+#: how far pysyncobj's clock runs ahead of ``time.monotonic`` in these tests
+CLOCK_SKEW = 1000.0
+
+
+@pytest.fixture(autouse=True)
+def skewed_raft_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pysyncobj's clock (CLOCK_MONOTONIC_RAW) set far from ``time.monotonic``,
+    as it drifts on a long-running machine: a deadline kept on the wrong clock
+    fails these tests instead of passing by the clocks' closeness."""
+    raw = syncobj.monotonicTime
+
+    def skewed() -> float:
+        return float(raw()) + CLOCK_SKEW
+
+    monkeypatch.setattr(syncobj, "monotonicTime", skewed)
+    monkeypatch.setattr(tcp_connection, "monotonicTime", skewed)
 
 
 def node_conf(tmp_path: Path) -> SyncObjConf:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from kvstore.raft import clock
 from kvstore.raft.node import RaftNode
 from tests.unit.raft.conftest import HEARTBEAT, append_entries
 
@@ -27,7 +28,7 @@ def _acknowledge_everything(node: RaftNode) -> None:
 
 
 def _next_send_in(node: RaftNode) -> float:
-    return float(node._SyncObj__newAppendEntriesTime) - time.monotonic()
+    return float(node._SyncObj__newAppendEntriesTime) - clock.now()
 
 
 def test_a_leader_whose_follower_acknowledged_everything_waits_a_heartbeat(
@@ -72,11 +73,11 @@ def test_an_idle_leader_sleeps_longer_between_ticks_but_not_past_its_heartbeat(
     idle_leader: RaftNode,
 ) -> None:
     _acknowledge_everything(idle_leader)
-    idle_leader._SyncObj__newAppendEntriesTime = time.monotonic() + HEARTBEAT
+    idle_leader._SyncObj__newAppendEntriesTime = clock.now() + HEARTBEAT
     assert idle_leader._tick_wait(BUSY) == HEARTBEAT / 4
-    idle_leader._SyncObj__newAppendEntriesTime = time.monotonic() + 0.02
+    idle_leader._SyncObj__newAppendEntriesTime = clock.now() + 0.02
     assert BUSY < idle_leader._tick_wait(BUSY) <= 0.02
-    idle_leader._SyncObj__newAppendEntriesTime = time.monotonic() - 1.0  # overdue
+    idle_leader._SyncObj__newAppendEntriesTime = clock.now() - 1.0  # overdue
     assert idle_leader._tick_wait(BUSY) == BUSY
     assert idle_leader._tick_wait(0.0) == 0.0, "a tick by hand must not sleep"
 
@@ -84,7 +85,7 @@ def test_an_idle_leader_sleeps_longer_between_ticks_but_not_past_its_heartbeat(
 def test_a_member_with_anything_under_way_ticks_at_the_usual_pace(
     idle_leader: RaftNode,
 ) -> None:
-    idle_leader._SyncObj__newAppendEntriesTime = time.monotonic() + HEARTBEAT
+    idle_leader._SyncObj__newAppendEntriesTime = clock.now() + HEARTBEAT
     idle_leader._SyncObj__raftMatchIndex[_peer(idle_leader)] = 0  # a follower is behind
     assert idle_leader._tick_wait(BUSY) == BUSY
     _acknowledge_everything(idle_leader)
