@@ -48,6 +48,7 @@ from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
+from pysyncobj.syncobj import _RAFT_STATE
 from pysyncobj.transport import TCPTransport
 
 from kvstore.raft import clock, leaderask, readindex, transfer
@@ -94,6 +95,8 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
     _server: Any
 
     def send(self, node: Any, message: Any) -> bool:
+        if not self._handshaken(node):
+            return False
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "apply_command_response" and self._syncObj.defer_answer(node, message):
             return True
@@ -105,6 +108,16 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
             self._syncObj.flush_journal()
         self._syncObj.outgoing(node, message)
         return bool(super().send(node, message))
+
+    def _handshaken(self, node: Any) -> bool:
+        """pysyncobj sends on a link as soon as TCP connects, but with a
+        cipher the two ends first swap keys, and a message sent meanwhile goes
+        out without its key: the peer drops the link for it. A member that
+        reconnected after a stall then lost every new link to its own
+        heartbeats or votes, and called elections until one stuck. Until the
+        keys are swapped the link counts as not connected (Raft sends again)."""
+        conn = self._connections.get(node)
+        return conn is None or conn.encryptor is None or bool(conn.sendRandKey)
 
     def _onMessageReceived(self, node: Any, message: Any) -> None:
         message = self._syncObj.incoming(node, message)
@@ -230,7 +243,21 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if self._tick_calls and self._SyncObj__transport.ready:
             self._run_tick_calls()
             self._checkCommandsToApply()
+        if self._election_due():
+            # pysyncobj decides on an election before it reads its sockets. A
+            # member that stalled (stopped, paused, swapped out) past its
+            # election timeout would depose a leader whose append-entries are
+            # waiting unread: read them first.
+            self._poller.poll(0)
         super()._onTick(self._tick_wait(timeToWait))
+
+    def _election_due(self) -> bool:
+        """A follower or candidate whose election timeout has passed."""
+        return (
+            self._SyncObj__raftState != _RAFT_STATE.LEADER
+            and self._SyncObj__transport.ready
+            and float(self._SyncObj__raftElectionDeadline) < clock.now()
+        )
 
     def _tick_wait(self, busy: float) -> float:
         """How long the tick may sleep: ``busy`` while anything is under way
@@ -573,9 +600,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             return
         batch, self._pending = self._pending, []
         held = self._held
-        hold = self._commit_hold > 0 and (
-            held is None or clock.now() - held[0] < self._commit_hold
-        )
+        hold = self._commit_hold > 0 and (held is None or clock.now() - held[0] < self._commit_hold)
         try:
             results, effects = self._fsm.apply_batch(batch, self._on_released, hold)
         except BaseException as exc:

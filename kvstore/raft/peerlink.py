@@ -11,6 +11,9 @@ swaps in the classes here:
   (see ``peertls``).
 - ``PeerServer`` accepts sockets as pysyncobj's server does, and hands each to
   a ``PeerConnection`` (wrapped in server-side TLS when configured).
+- A link is not dropped for its timeout while the peer's messages wait unread,
+  and messages the peer sent before it closed are read before the link drops:
+  a member waking from a stall hears the leader before it calls an election.
 
 This reaches into pysyncobj's name-mangled internals (``_TcpConnection__socket``,
 ``_TcpServer__onNewConnection``, ...) of the pinned version.
@@ -19,17 +22,20 @@ This reaches into pysyncobj's name-mangled internals (``_TcpConnection__socket``
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import socket
 import ssl
 import struct
+import termios
 from collections.abc import Callable
 from typing import Any
 
 from pysyncobj.poller import POLL_EVENT_TYPE
-from pysyncobj.tcp_connection import TcpConnection
+from pysyncobj.tcp_connection import CONNECTION_STATE, TcpConnection
 from pysyncobj.tcp_server import TcpServer
 
+from kvstore.raft import clock
 from kvstore.raft.frames import FrameCipher, FrameCodec, FrameRefused
 
 logger = logging.getLogger(__name__)
@@ -50,6 +56,9 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
     _TcpConnection__readBuffer: bytearray
     _TcpConnection__recvBufferSize: int
     _TcpConnection__trySendBuffer: Callable[[], None]
+    _TcpConnection__lastReadTime: float
+    _TcpConnection__timeout: float
+    _TcpConnection__onMessageReceived: Callable[[Any], None] | None
     #: set by pysyncobj's transport: the node's ``encryptor``, here the frame cipher
     encryptor: FrameCipher | None
 
@@ -103,6 +112,57 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
         except Exception as exc:  # refused or undecodable
             return self._refuse(exc)
         return message
+
+    def _TcpConnection__processConnectionTimeout(self) -> None:
+        """pysyncobj drops a link that has read nothing for its timeout, and
+        checks before it reads. A member that stalled (stopped, paused,
+        swapped out) past the timeout then dropped every link on waking, with
+        its peers' messages unread, and called an election against a healthy
+        leader. A link with bytes waiting is alive: they are read next."""
+        if clock.now() - self._TcpConnection__lastReadTime <= self._TcpConnection__timeout:
+            return
+        if self._unread_bytes() > 0:
+            return
+        self.disconnect()
+
+    def _TcpConnection__processConnection(self, descr: int, event: int) -> None:
+        if event & POLL_EVENT_TYPE.ERROR and descr == self.fileno() and self._unread_bytes() > 0:
+            # The peer closed the link (or reset it: this end sent after it
+            # closed) with messages of its still unread here, say the leader's
+            # last heartbeats while this member stalled. pysyncobj drops the
+            # link on the error without reading them: read them first.
+            self._deliver_waiting()
+        super()._TcpConnection__processConnection(descr, event)
+
+    def _deliver_waiting(self) -> None:
+        """Read what waits in the socket and hand over each whole message."""
+        sock = self._TcpConnection__socket
+        while self.state == CONNECTION_STATE.CONNECTED:
+            try:
+                incoming = sock.recv(self._TcpConnection__recvBufferSize)
+            except OSError:  # the reset itself, or (TLS) nothing more to read
+                break
+            if not incoming:
+                break
+            self._TcpConnection__readBuffer += incoming
+        while self.state == CONNECTION_STATE.CONNECTED:
+            message = self._TcpConnection__processParseMessage()
+            if message is None:
+                break
+            received = self._TcpConnection__onMessageReceived
+            if received is not None:
+                received(message)
+
+    def _unread_bytes(self) -> int:
+        """Bytes waiting in the socket's receive queue (also under TLS)."""
+        sock = self._TcpConnection__socket
+        if sock is None:
+            return 0
+        try:
+            waiting = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except (OSError, ValueError):
+            return 0
+        return int(_LENGTH.unpack(waiting)[0])
 
     def _refuse(self, exc: Exception) -> None:
         """Drop the link, as pysyncobj does with a message it cannot read."""

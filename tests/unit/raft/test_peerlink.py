@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pysyncobj.poller import createPoller
 
+from kvstore.raft import clock
 from kvstore.raft.frames import FrameCipher, FrameCodec
 from kvstore.raft.peerlink import PeerConnection
 
@@ -124,3 +125,34 @@ def test_a_dropped_connection_numbers_its_frames_from_one_again(link: Link) -> N
     # what it sends on its next connection starts a fresh count
     frame = link.a.conn._frames().encode("after reconnecting")
     assert FrameCodec(FrameCipher(SECRET)).decode(frame) == "after reconnecting"
+
+
+def test_a_link_with_messages_waiting_outlives_its_timeout(link: Link) -> None:
+    """This end stalled past the timeout (stopped, paused) while its peer kept
+    sending: the link is alive, and what waits is read, not thrown away."""
+    link.b.conn._TcpConnection__lastReadTime = clock.now() - 60.0  # timeout 30 s
+    link.a.conn.send({"heartbeat": 1})
+    link.pump(lambda: bool(link.b.received) or bool(link.b.dropped))
+    assert link.b.received == [{"heartbeat": 1}]
+    assert not link.b.dropped
+
+
+def test_a_link_that_read_nothing_for_its_timeout_is_dropped(link: Link) -> None:
+    link.b.conn._TcpConnection__lastReadTime = clock.now() - 60.0
+    link.b.conn._TcpConnection__processConnectionTimeout()
+    assert link.b.dropped
+
+
+def test_messages_sent_before_the_peer_closed_are_read_before_the_link_drops(
+    link: Link,
+) -> None:
+    """The peer sent, then closed its end; this end, waking from a stall,
+    wrote to the closed link first (the peer answers with a reset). What
+    the peer sent is still delivered."""
+    link.a.conn.send({"heartbeat": 1})
+    link.a.conn.disconnect()
+    time.sleep(0.05)
+    link.b.conn.send({"reply": 1})  # to a closed socket: reset
+    time.sleep(0.05)
+    link.pump(lambda: bool(link.b.dropped))
+    assert link.b.received == [{"heartbeat": 1}]

@@ -1,0 +1,84 @@
+"""A member that stalls past its election timeout (stopped, paused, swapped
+out) does not depose a healthy leader: it reads its sockets before it calls an
+election, and sends nothing on a link whose keys are not yet swapped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kvstore.raft import clock
+from kvstore.raft.frames import FrameCipher
+from kvstore.raft.peerlink import PeerConnection
+from tests.unit.raft.conftest import Follower
+
+
+def _stalled(
+    follower: Follower, monkeypatch: pytest.MonkeyPatch, unread: list[dict[str, Any]]
+) -> None:
+    """``follower`` follows a leader at term 2, then stalls past its election
+    timeout with ``unread`` waiting on its sockets (what the poller delivers)."""
+    node = follower.node
+    node._onTick(0.0)  # the transport gets ready
+    node._SyncObj__connectedNodes.add(follower.leader)
+    follower.append(term=2, prev=1, entries=[2])
+    assert node._getLeader() == follower.leader
+    node._SyncObj__raftElectionDeadline = clock.now() - 1.0
+
+    def poll(_timeout: float) -> None:
+        while unread:
+            follower.receive(unread.pop(0))
+
+    monkeypatch.setattr(node._poller, "poll", poll)
+    follower.sent.clear()
+
+
+def _votes_asked(follower: Follower) -> list[dict[str, Any]]:
+    return [m for m in follower.sent if m.get("type") == "request_vote"]
+
+
+def test_the_leaders_unread_heartbeat_keeps_the_follower_following(
+    follower: Follower, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heartbeat = {
+        "type": "append_entries",
+        "term": 2,
+        "commit_index": 1,
+        "prevLogIdx": 2,
+        "prevLogTerm": 2,
+        "entries": [],
+    }
+    _stalled(follower, monkeypatch, [heartbeat])
+    follower.node._onTick(0.0)
+    assert _votes_asked(follower) == []
+    assert follower.node._getLeader() == follower.leader
+    assert follower.node.raftCurrentTerm == 2
+
+
+def test_with_nothing_from_the_leader_the_follower_calls_an_election(
+    follower: Follower, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stalled(follower, monkeypatch, [])
+    follower.node._onTick(0.0)
+    (vote,) = _votes_asked(follower)
+    assert vote["term"] == 3
+    assert follower.node._getLeader() is None
+
+
+def test_nothing_is_sent_on_a_link_before_its_keys_are_swapped(
+    follower: Follower,
+) -> None:
+    """Sent before the handshake ends, a message would go out without the
+    link's key, and the peer would drop the link for it."""
+    transport = follower.node._SyncObj__transport
+    link = PeerConnection(poller=follower.node._poller, timeout=30.0)
+    link.encryptor = FrameCipher("the-cluster-secret")
+    transport._connections[follower.leader] = link
+    reply = {"type": "next_node_idx", "term": 2, "next_node_idx": 3, "success": True}
+    link.sendRandKey = None  # connected, keys not yet swapped
+    assert transport.send(follower.leader, dict(reply)) is False
+    assert follower.sent == []
+    link.sendRandKey = b"the-peers-key"
+    assert transport.send(follower.leader, dict(reply)) is True
+    assert [m["type"] for m in follower.sent] == ["next_node_idx"]
