@@ -64,7 +64,7 @@ def test_isolated_leader_serves_no_stale_reads(tmp_path: Path) -> None:
                 old_stub.Put(rpc_pb2.PutRequest(key=b"lost", value=b"x"), timeout=15)
                 raise AssertionError("a write in the minority must not be acknowledged")
             except grpc.RpcError as err:
-                assert err.code() == grpc.StatusCode.UNAVAILABLE
+                assert err.code() == grpc.StatusCode.UNAVAILABLE, err
             # Nor is a lease kept alive there: the member asks a leader it cannot
             # reach, and answers with an error within the request timeout.
             keepalive = rpc_pb2.LeaseKeepAliveRequest(ID=lease.ID)

@@ -302,7 +302,7 @@ def test_a_full_cluster_refuses_writes_and_stays_up(tmp_path: Path) -> None:
             try:
                 stub.Put(rpc_pb2.PutRequest(key=b"/small", value=b"v"), timeout=10)
             except grpc.RpcError as exc:
-                assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, exc
             else:
                 raise AssertionError("a put went through with the alarm on")
         assert all(
@@ -348,7 +348,7 @@ def test_a_burst_admitted_before_the_alarm_applies_everywhere(tmp_path: Path) ->
                     acked.append(b"/burst/%02d" % i)
             with pytest.raises(grpc.RpcError) as refused:  # the next write raises the alarm
                 stub.Put(rpc_pb2.PutRequest(key=b"/after", value=b"v"), timeout=10)
-            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
         # the burst went past what the quota and the old headroom (16 MiB) held
         assert len(acked) * len(value) > quota + 16 * 1024 * 1024, len(acked)
         cluster.wait_applied_equal()
