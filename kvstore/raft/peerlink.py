@@ -11,9 +11,11 @@ swaps in the classes here:
   (see ``peertls``).
 - ``PeerServer`` accepts sockets as pysyncobj's server does, and hands each to
   a ``PeerConnection`` (wrapped in server-side TLS when configured).
-- A link is not dropped for its timeout while the peer's messages wait unread,
-  and messages the peer sent before it closed are read before the link drops:
-  a member waking from a stall hears the leader before it calls an election.
+- A link times out when this end has been sending and heard nothing back for
+  the timeout, not merely for being quiet; never while the peer's messages
+  wait unread; and messages the peer sent before it closed are read before
+  the link drops: a member waking from a stall hears the leader before it
+  calls an election, and a first vote request on a quiet link arrives.
 
 This reaches into pysyncobj's name-mangled internals (``_TcpConnection__socket``,
 ``_TcpServer__onNewConnection``, ...) of the pinned version.
@@ -69,11 +71,16 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
         self._peer_host: str | None = None
         self._codec: FrameCodec | None = None
         super().__init__(*args, **kwargs)
-        self._fresh_buffers()
+        self._start_over()
 
-    def _fresh_buffers(self) -> None:
+    def _start_over(self) -> None:
         self._TcpConnection__writeBuffer = bytearray()
         self._TcpConnection__readBuffer = bytearray()
+        #: when this end began waiting on a silent peer: its first send since
+        #: it last read anything, or since a lull in its own sends; None when
+        #: it has read since its last send
+        self._silent_since: float | None = None
+        self._last_send = float("-inf")
 
     # ---- frames -----------------------------------------------------------
 
@@ -83,6 +90,10 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
         return self._codec
 
     def send(self, message: Any) -> None:
+        now = clock.now()
+        if self._silent_since is None or now - self._last_send > self._TcpConnection__timeout:
+            self._silent_since = now
+        self._last_send = now
         if self.sendRandKey:
             message = (self.sendRandKey, message)
         frame = self._frames().encode(message)
@@ -114,12 +125,22 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
         return message
 
     def _TcpConnection__processConnectionTimeout(self) -> None:
-        """pysyncobj drops a link that has read nothing for its timeout, and
-        checks before it reads. A member that stalled (stopped, paused,
-        swapped out) past the timeout then dropped every link on waking, with
-        its peers' messages unread, and called an election against a healthy
-        leader. A link with bytes waiting is alive: they are read next."""
-        if clock.now() - self._TcpConnection__lastReadTime <= self._TcpConnection__timeout:
+        """Drop a link whose peer stopped answering. pysyncobj drops one
+        that has read nothing for its timeout, which also drops links that are
+        merely quiet: the two followers' link carries nothing until an
+        election, and its first vote request tore it down and was lost (every
+        failover took two election rounds). A connected link is dead here
+        when this end has been sending and has heard nothing back for the
+        timeout. And pysyncobj checks before it reads: a member that stalled
+        past the timeout dropped every link on waking, with its peers'
+        messages unread. A link with bytes waiting is alive: they are read
+        next."""
+        now = clock.now()
+        timeout = self._TcpConnection__timeout
+        if self.state == CONNECTION_STATE.CONNECTED:
+            if self._silent_since is None or now - self._silent_since <= timeout:
+                return
+        elif now - self._TcpConnection__lastReadTime <= timeout:  # connecting
             return
         if self._unread_bytes() > 0:
             return
@@ -145,6 +166,7 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
             if not incoming:
                 break
             self._TcpConnection__readBuffer += incoming
+            self._silent_since = None
         while self.state == CONNECTION_STATE.CONNECTED:
             message = self._TcpConnection__processParseMessage()
             if message is None:
@@ -172,7 +194,7 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
     def disconnect(self) -> None:
         self._codec = None  # a new connection numbers its frames from 1 again
         super().disconnect()
-        self._fresh_buffers()
+        self._start_over()
 
     # ---- TLS (outgoing) -----------------------------------------------------
 
@@ -180,7 +202,7 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
         self._peer_host = host
         self._codec = None
         connected = bool(super().connect(host, port))
-        self._fresh_buffers()  # pysyncobj's connect starts them over as bytes
+        self._start_over()  # pysyncobj's connect starts them over as bytes
         return connected
 
     def setOnConnectedCallback(self, onConnected: Callable[[], None] | None) -> None:
@@ -258,6 +280,7 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
             self.disconnect()
             return False
         self._TcpConnection__readBuffer += incoming
+        self._silent_since = None
         return len(incoming) == size or isinstance(sock, ssl.SSLSocket)
 
 

@@ -137,10 +137,23 @@ def test_a_link_with_messages_waiting_outlives_its_timeout(link: Link) -> None:
     assert not link.b.dropped
 
 
-def test_a_link_that_read_nothing_for_its_timeout_is_dropped(link: Link) -> None:
-    link.b.conn._TcpConnection__lastReadTime = clock.now() - 60.0
+def test_a_link_whose_peer_answers_nothing_for_its_timeout_is_dropped(link: Link) -> None:
+    link.b.conn.send({"vote?": 1})
+    link.b.conn._silent_since = clock.now() - 60.0  # timeout 30 s
     link.b.conn._TcpConnection__processConnectionTimeout()
     assert link.b.dropped
+
+
+def test_a_quiet_link_carries_its_first_message_in_a_long_while(link: Link) -> None:
+    """Nothing crossed the link in either direction for longer than its
+    timeout (the two followers' link between elections): quiet is not dead."""
+    for end in (link.a, link.b):
+        end.conn._TcpConnection__lastReadTime = clock.now() - 60.0
+        end.conn._last_send = clock.now() - 60.0
+    link.b.conn.send({"vote?": 1})
+    link.pump(lambda: bool(link.a.received) or bool(link.b.dropped))
+    assert link.a.received == [{"vote?": 1}]
+    assert not link.b.dropped
 
 
 def test_messages_sent_before_the_peer_closed_are_read_before_the_link_drops(
