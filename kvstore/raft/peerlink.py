@@ -156,7 +156,9 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
         super()._TcpConnection__processConnection(descr, event)
 
     def _deliver_waiting(self) -> None:
-        """Read what waits in the socket and hand over each whole message."""
+        """Read what waits in the socket and hand over each whole message.
+        Not through ``_TcpConnection__processRead``: on the error that ends
+        these reads it drops the link, and with it what was read."""
         sock = self._TcpConnection__socket
         while self.state == CONNECTION_STATE.CONNECTED:
             try:
