@@ -11,6 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from bench.servers import rss_bytes
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from tests.support.procs import kvstore_process, running
 
@@ -23,14 +24,6 @@ REQUESTS = 100_000
 MAX_GROWTH = 20 * MB
 
 
-def _rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_unread_keepalive_answers_do_not_pile_up_in_the_member(tmp_path: Path) -> None:
     with running(kvstore_process(tmp_path)) as member:
         assert member.proc is not None
@@ -40,7 +33,7 @@ def test_unread_keepalive_answers_do_not_pile_up_in_the_member(tmp_path: Path) -
         with grpc.insecure_channel(member.endpoint, options=options) as channel:
             lease = rpc_pb2_grpc.LeaseStub(channel)
             lease_id = lease.LeaseGrant(rpc_pb2.LeaseGrantRequest(TTL=600), timeout=10).ID
-            before = _rss(pid)
+            before = rss_bytes(pid)
             sent = 0
 
             def requests() -> Iterator[rpc_pb2.LeaseKeepAliveRequest]:
@@ -61,7 +54,7 @@ def test_unread_keepalive_answers_do_not_pile_up_in_the_member(tmp_path: Path) -
                         break  # flow control stopped the client: nothing more to pile up
                     time.sleep(0.1)
                 time.sleep(1.0)  # what was sent is handled
-                growth = _rss(pid) - before
+                growth = rss_bytes(pid) - before
             finally:
                 call.cancel()
         assert growth < MAX_GROWTH, f"{sent} unread answers grew the member by {growth / MB:.0f} MB"
