@@ -24,6 +24,7 @@ from pathlib import Path
 
 import grpc
 
+from kvstore.agent.procs import stat_fields
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from kvstore.ports import pick_port
 
@@ -299,8 +300,10 @@ def deployment(
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time ``pid`` has used, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User plus system CPU time ``pid`` has used (fields 14 and 15), from /proc."""
+    fields = stat_fields(pid)
+    if fields is None:
+        raise ProcessLookupError(f"no /proc stat for pid {pid}")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

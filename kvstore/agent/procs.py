@@ -32,14 +32,20 @@ class ProcessRecord:
     started_at: str
 
 
-def start_ticks(pid: int) -> int | None:
-    """The start time of ``pid`` in clock ticks since boot; None if gone or a zombie."""
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name, from the
+    state (field 3) on; None if the process is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2 :].split()
-    if fields[0] in ("Z", "X"):
+    return text[text.rindex(")") + 2 :].split()
+
+
+def start_ticks(pid: int) -> int | None:
+    """The start time of ``pid`` in clock ticks since boot; None if gone or a zombie."""
+    fields = stat_fields(pid)
+    if fields is None or fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
 
