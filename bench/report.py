@@ -49,7 +49,10 @@ HOW_TO_READ = [
     "the load rate); RSS is VmRSS of the largest member, db size is Maintenance.Status dbSize. "
     "Idle CPU: the busiest member's CPU time (user + system) over half the mode's window, "
     "before the load, with no client connected.",
-    "- 3 members: client tasks are spread round-robin over the members' endpoints.",
+    "- 3 members: client tasks are spread round-robin over the members' endpoints. Before "
+    "each workload the third member is made leader (MoveLeader) in both systems, so the "
+    "first member, which takes the single-stream workloads (put.seq, lease.keepalive), is "
+    "a follower in both.",
     "- cluster.failover (3 members, run last): SIGKILL the leader (Status `leader` = "
     "`header.member_id`); time until a put through the two survivors succeeds (a new probe "
     "put every 20 ms). Then, with it still down, write the mode's key count through the "

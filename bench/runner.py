@@ -18,7 +18,7 @@ import grpc
 from bench import workloads as w
 from bench.config import BenchConfig
 from bench.loadgen import LoadGenerator, LoadGenError
-from bench.servers import FLOOR, NotAvailable, deployment, etcd_version
+from bench.servers import FLOOR, Deployment, NotAvailable, deployment, etcd_version
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,17 @@ def _guarded(step: Callable[[w.Bench], w.Row], bench: w.Bench) -> w.Row:
         return {"ok": False, "check": f"FAILED: {type(exc).__name__}: {exc}"}
 
 
+def _place_leader(dep: Deployment, progress: Progress) -> int:
+    """Before each workload on a cluster, the last member leads, in every
+    system alike: the first member, which takes single-stream workloads
+    (put.seq, lease.keepalive), is then a follower in both."""
+    try:
+        return dep.place_leader(len(dep.members) - 1)
+    except (grpc.RpcError, RuntimeError, TimeoutError) as exc:
+        progress(f"{dep.system}: could not move the leader: {exc}")
+        return 0
+
+
 def run_size(
     config: BenchConfig, loadgen: LoadGenerator, members: int, tmp: Path, progress: Progress
 ) -> list[dict[str, Any]]:
@@ -95,6 +106,10 @@ def run_size(
             steps.append(("cluster.failover", w.failover))
         for name, step in steps:
             for system, bench in benches.items():
+                if members > 1:
+                    runs[system]["leader_moves"] = runs[system].get("leader_moves", 0) + (
+                        _place_leader(bench.deployment, progress)
+                    )
                 row = runs[system]["workloads"][name] = _guarded(step, bench)
                 progress(f"{system + '-' + str(members):10} {name:24} {summary(row)}")
     if "kvstore" in benches:

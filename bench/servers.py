@@ -167,6 +167,30 @@ class Deployment:
                 return i
         raise RuntimeError("no member reports itself leader")
 
+    def place_leader(self, index: int, timeout: float = 10.0) -> int:
+        """Make ``members[index]`` the leader (MoveLeader, sent to the leader)
+        unless it already is, so that both systems give each member the same
+        role; returns how many moves it took (0 or 1)."""
+        if len(self.members) == 1:
+            return 0
+        leader = self.leader_index()
+        if leader == index:
+            return 0
+        target = self.members[index].status().header.member_id
+        with grpc.insecure_channel(self.members[leader].endpoint) as channel:
+            stub = rpc_pb2_grpc.MaintenanceStub(channel)
+            stub.MoveLeader(rpc_pb2.MoveLeaderRequest(targetID=target), timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.leader_index() == index:
+                    return 1
+            except RuntimeError:
+                pass  # between two leaders
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.system}: member {index} did not become leader")
+            time.sleep(0.05)
+
 
 def ensure_etcd() -> str:
     """Path of Debian's etcd, installing ``etcd-server`` with apt-get if it is missing."""
