@@ -21,7 +21,7 @@
     │   └── UserEmptyError, RoleEmptyError, AuthFailedError  (INVALID_ARGUMENT)
     ├── NoSpaceError             RESOURCE_EXHAUSTED
     ├── UnsupportedError         UNIMPLEMENTED, names the field
-    └── MemberError              member add/remove failures
+    └── MemberError              member add/remove/promote failures
 
 The code is a ``grpc.StatusCode`` *name*, so that storage and apply stay free of
 grpc; the gRPC edge (``kvstore.api.status``) turns it into a status, once.
@@ -234,3 +234,19 @@ class MemberError(KvError):
 class MemberNotFoundError(MemberError):
     code = "NOT_FOUND"
     message = "etcdserver: member not found"
+
+
+class MemberNotLearnerError(MemberError):
+    message = "etcdserver: can only promote a learner member"
+
+
+class LearnerNotReadyError(MemberError):
+    message = "etcdserver: can only promote a learner member which is in sync with leader"
+
+
+class TooManyLearnersError(MemberError):
+    message = "etcdserver: too many learner members in cluster"
+
+
+class NotForLearnerError(UnavailableError):
+    message = "etcdserver: rpc not supported for learner"

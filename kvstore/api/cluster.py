@@ -3,6 +3,11 @@
 Members live in the replicated state: each member publishes its name and URLs
 once it runs; MemberAdd records the new member's peer URL before it starts.
 Changes are serialized: one at a time.
+
+A learner (MemberAdd with isLearner) receives the log but counts for nothing
+(pysyncobj's read-only node); at most one at a time, as etcd's default
+``--max-learners``. MemberPromote makes it a voter once it holds at least
+nine tenths of the leader's committed log, as etcd requires.
 """
 
 from __future__ import annotations
@@ -10,10 +15,22 @@ from __future__ import annotations
 from kvstore.api.context import Member
 from kvstore.api.edge import Ctx, unary
 from kvstore.api.ids import member_id_of, peer_address
-from kvstore.api.membership import Membership
-from kvstore.errors import MemberError, MemberNotFoundError, UnsupportedError
+from kvstore.api.membership import LEARNER_PROGRESS, Membership
+from kvstore.errors import (
+    LearnerNotReadyError,
+    MemberError,
+    MemberNotFoundError,
+    MemberNotLearnerError,
+    TooManyLearnersError,
+    UnsupportedError,
+)
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
-from kvstore.raft.replicated import Peer
+from kvstore.raft.replicated import ALREADY_VOTER, Peer
+
+#: learners at once (etcd's default ``--max-learners``)
+MAX_LEARNERS = 1
+#: the share of the leader's committed log a learner must hold to be promoted
+LEARNER_READY = 0.9
 
 
 class ClusterService(rpc_pb2_grpc.ClusterServicer):
@@ -37,19 +54,24 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         self, request: rpc_pb2.MemberAddRequest, context: Ctx
     ) -> rpc_pb2.MemberAddResponse:
         self._m.auth.state().check_admin(self._m.auth.user())
-        if request.isLearner:
-            raise UnsupportedError("isLearner (kvstore has no learners)")
         raft = self._ms.raft("MemberAdd")
         if len(request.peerURLs) != 1:
             raise MemberError("kvstore: a member needs exactly one peer URL")
         url = request.peerURLs[0]
         async with self._ms.change:
-            if any(url in m.peerURLs for m in self._ms.members()):
+            members = self._ms.members()
+            if any(url in m.peerURLs for m in members):
                 raise MemberError("etcdserver: Peer URLs already exists")
+            if request.isLearner and sum(m.isLearner for m in members) >= MAX_LEARNERS:
+                raise TooManyLearnersError()
             mid = member_id_of(url)
-            new = rpc_pb2.Member(ID=mid, peerURLs=[url])
+            new = rpc_pb2.Member(ID=mid, peerURLs=[url], isLearner=request.isLearner)
             await raft.propose(command_pb2.Command(member_add=new))
-            await raft.add_member(Peer(mid, "", peer_address(url)))
+            peer = Peer(mid, "", peer_address(url))
+            if request.isLearner:
+                raft.learn_peer(peer)  # Raft's membership is the voters'
+            else:
+                await raft.add_member(peer)
         return rpc_pb2.MemberAddResponse(
             header=self._header(), member=new, members=self._ms.members()
         )
@@ -68,7 +90,8 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
                 raise MemberError(
                     "kvstore: cannot remove the leader; move leadership first (move-leader)"
                 )
-            await raft.remove_member(peer_address(target.peerURLs[0]))
+            if not target.isLearner:  # a learner is in no Raft membership
+                await raft.remove_member(peer_address(target.peerURLs[0]))
             await raft.propose(
                 command_pb2.Command(member_remove=rpc_pb2.MemberRemoveRequest(ID=request.ID))
             )
@@ -84,4 +107,25 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
     async def MemberPromote(
         self, request: rpc_pb2.MemberPromoteRequest, context: Ctx
     ) -> rpc_pb2.MemberPromoteResponse:
-        raise UnsupportedError("MemberPromote (kvstore has no learners)")
+        self._m.auth.state().check_admin(self._m.auth.user())
+        raft = self._ms.raft("MemberPromote")
+        async with self._ms.change:
+            target = next((m for m in self._ms.members() if m.ID == request.ID), None)
+            if target is None:
+                raise MemberNotFoundError()
+            if not target.isLearner:
+                raise MemberNotLearnerError()
+            match, commit = await raft.ask_leader((LEARNER_PROGRESS, target.ID))
+            if match != ALREADY_VOTER:  # (a try that failed after this step)
+                if match < 0 or match < commit * LEARNER_READY:
+                    raise LearnerNotReadyError()
+                # the voters count it from this entry on, and know its
+                # address before it turns voter: it never waits for a heartbeat
+                address = peer_address(target.peerURLs[0])
+                await raft.add_member(Peer(target.ID, target.name, address))
+            # the learner turns voter when it applies this record
+            promoted = rpc_pb2.Member()
+            promoted.CopyFrom(target)
+            promoted.isLearner = False
+            await raft.propose(command_pb2.Command(member_add=promoted))
+        return rpc_pb2.MemberPromoteResponse(header=self._header(), members=self._ms.members())

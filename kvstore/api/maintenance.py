@@ -44,6 +44,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
             raftIndex=raft.commit_index,
             raftTerm=raft.term,
             raftAppliedIndex=raft.applied_index,
+            isLearner=raft.learner,
             dbSizeQuota=self._m.config.storage.quota_bytes,
         )
         if self._m.store.nospace_alarm:

@@ -14,6 +14,10 @@ from kvstore.errors import MemberError, MemberNotFoundError, RequestTimeoutError
 from kvstore.pb import rpc_pb2
 from kvstore.raft.replicated import RaftProposer
 
+#: a question for the leader (with a member ID), see ``KvServer._answer``:
+#: how far its learners are, and whether that member already votes
+LEARNER_PROGRESS = "learner_progress"
+
 
 class Membership:
     def __init__(self, member: Member) -> None:
@@ -43,12 +47,6 @@ class Membership:
             else:
                 known[mid] = member
         return sorted(known.values(), key=lambda m: m.ID)
-
-    def _raft(self, what: str) -> RaftProposer:
-        proposer = self._m.proposer
-        if not isinstance(proposer, RaftProposer):
-            raise UnsupportedError(f"{what} on a member started without peers")
-        return proposer
 
     def raft(self, what: str) -> RaftProposer:
         proposer = self._m.proposer

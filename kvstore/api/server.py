@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 
@@ -24,10 +25,11 @@ from kvstore.api.decoding import guarded
 from kvstore.api.edge import Identity
 from kvstore.api.ids import bind_address, id_of, is_https, member_id_of, peer_address
 from kvstore.api.kv import KVService
+from kvstore.api.learner import learner_gate
 from kvstore.api.lease import LeaseService
 from kvstore.api.maintenance import MaintenanceService
-from kvstore.api.membership import Membership
-from kvstore.api.registry import WrappingServer
+from kvstore.api.membership import LEARNER_PROGRESS, Membership
+from kvstore.api.registry import Handler, WrappingServer
 from kvstore.api.watch import WatchService
 from kvstore.auth.jwt_tokens import JwtTokens
 from kvstore.auth.tokens import TokenKeeper
@@ -37,13 +39,17 @@ from kvstore.lease.lessor import Lessor
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 from kvstore.raft.fsm import StateMachine
 from kvstore.raft.local import LocalProposer
-from kvstore.raft.proposer import Proposer, QuestionHandler
+from kvstore.raft.proposer import Answer, Proposer, Question, QuestionHandler
 from kvstore.raft.replicated import Peer, RaftProposer, RaftSettings
 from kvstore.storage.effects import Effects
 from kvstore.storage.store import MvccStore
 from kvstore.watch.hub import WatchHub
 
 logger = logging.getLogger(__name__)
+
+#: a learner this close to the leader's commit index follows its member
+#: record (under load a learner is always a little behind)
+CAUGHT_UP_ENTRIES = 1000
 
 SERVICE_NAMES = [
     "etcdserverpb.KV",
@@ -101,6 +107,9 @@ class KvServer:
         self._hub: WatchHub | None = None
         self._grpc: grpc.aio.Server | None = None
         self._publisher: asyncio.Task[None] | None = None
+        #: a learner turning voter (``_follow_role``)
+        self._promotion: asyncio.Task[None] | None = None
+        self._unknown_warned = False
         self._health: health.aio.HealthServicer | None = None
 
     @property
@@ -126,8 +135,8 @@ class KvServer:
         keeper = TokenKeeper(cfg.auth.token_ttl)
         proposer = self._proposer = self._make_proposer(
             StateMachine(store, cfg.lease),
-            [hub.publish, lessor.on_effects, keeper.on_effects],
-            lessor.answer,
+            [hub.publish, lessor.on_effects, keeper.on_effects, self._follow_role],
+            functools.partial(self._answer, lessor),
         )
         await proposer.start()
         await lessor.start()
@@ -139,9 +148,14 @@ class KvServer:
         )
         member = Member(cfg, self.identity, store, proposer, hub, lessor, guard)
         server = self._grpc = grpc.aio.server(options=server_options(cfg.max_request_bytes))
-        etcd = WrappingServer(
-            server, lambda method, handler: guarded(with_caller(method, handler, guard))
-        ).as_server()
+
+        def wrap(method: str, handler: Handler) -> Handler:
+            handler = with_caller(method, handler, guard)
+            if isinstance(proposer, RaftProposer) and proposer.learner:
+                handler = learner_gate(method, handler, lambda: proposer.learner)
+            return guarded(handler)
+
+        etcd = WrappingServer(server, wrap).as_server()
         rpc_pb2_grpc.add_KVServicer_to_server(KVService(member), etcd)
         rpc_pb2_grpc.add_WatchServicer_to_server(WatchService(member), etcd)
         rpc_pb2_grpc.add_LeaseServicer_to_server(LeaseService(member), etcd)
@@ -194,6 +208,7 @@ class KvServer:
         me = Peer(
             self.identity.member_id, cfg.name, peer_address(cfg.initial_advertise_peer_urls[0])
         )
+        learner = self._starts_as_learner(me.member_id)
         raft_dir = cfg.storage.data_dir / "member" / "raft"
         raft_dir.mkdir(parents=True, exist_ok=True)
         settings = RaftSettings(
@@ -208,10 +223,78 @@ class KvServer:
             log_compaction_entries=cl.snapshot_entries,
             log_compaction_seconds=cl.snapshot_seconds,
             peer_tls=cl.peer_tls,
+            learner=learner,
         )
         return RaftProposer(
-            fsm, me, peers, settings, listeners, cfg.request_timeout, self._on_fatal, answer
+            fsm,
+            me,
+            peers,
+            settings,
+            listeners,
+            cfg.request_timeout,
+            self._on_fatal,
+            answer,
+            resolve=self._member_at,
         )
+
+    def _answer(self, lessor: Lessor, question: Question) -> Answer:
+        """What this member, as leader, answers the others (event loop)."""
+        kind, member_id = question
+        if kind != LEARNER_PROGRESS:
+            return lessor.answer(question)
+        assert isinstance(self._proposer, RaftProposer) and self._store is not None
+        with self._store.read() as view:
+            record = view.members().get(member_id)
+        address = peer_address(record.peerURLs[0]) if record and record.peerURLs else None
+        return self._proposer.learner_progress(address)
+
+    def _member_at(self, address: str) -> int | None:
+        """The member whose peer URL is at ``address``, from the member list."""
+        assert self._store is not None
+        with self._store.read() as view:
+            stored = view.members()
+        for member_id, record in stored.items():
+            if record is not None and any(peer_address(u) == address for u in record.peerURLs):
+                return member_id
+        return None
+
+    def _starts_as_learner(self, member_id: int) -> bool:
+        """As its member record says; a member joining a running cluster
+        with no record yet starts as a learner and, once the log brings it a
+        record that says voter, turns voter (``_follow_role``): the log is
+        where it learns which it was added as."""
+        assert self._store is not None and self.config.cluster is not None
+        with self._store.read() as view:
+            stored = view.members()
+        if member_id in stored:
+            record = stored[member_id]
+            return record is not None and record.isLearner
+        return self.config.cluster.initial_cluster_state == "existing"
+
+    def _follow_role(self, effects: Effects) -> None:
+        """A learner that has caught up with the leader follows its member
+        record: promoted, it becomes a voter. (While it replays older entries
+        its records may be out of date: a member removed and added again.)"""
+        proposer = self._proposer
+        if not isinstance(proposer, RaftProposer) or not proposer.learner:
+            return
+        if self._promotion is not None or self._store is None:
+            return
+        if not proposer.caught_up(CAUGHT_UP_ENTRIES):
+            return
+        with self._store.read() as view:
+            stored = view.members()
+        member_id = self.identity.member_id
+        record = stored.get(member_id)
+        if record is not None and not record.isLearner:
+            self._promotion = asyncio.get_running_loop().create_task(proposer.become_voter())
+        elif member_id not in stored and not self._unknown_warned:
+            self._unknown_warned = True
+            logger.warning(
+                "this member was never added to the cluster: it receives the log but "
+                "takes no part (add it with member add) member_id=%x",
+                member_id,
+            )
 
     async def _publish_self(self, proposer: RaftProposer) -> None:
         """Record this member's name and client URLs in the replicated member list."""
@@ -244,6 +327,10 @@ class KvServer:
             self._publisher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._publisher
+        if self._promotion is not None:
+            # not cancelled: a Raft node half made in its thread would run on
+            with contextlib.suppress(Exception):
+                await self._promotion
         if self._health is not None:
             for name in ["", *SERVICE_NAMES]:
                 await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

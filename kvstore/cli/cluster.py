@@ -114,12 +114,13 @@ def member_list() -> None:
 @member_group.command("add")
 @click.argument("name")
 @click.option("--peer-urls", required=True, help="comma-separated peer URLs of the new member")
-def member_add(name: str, peer_urls: str) -> None:
+@click.option("--learner", is_flag=True, help="add it as a learner (non-voting; see promote)")
+def member_add(name: str, peer_urls: str, learner: bool) -> None:
     """Add member NAME; then start it with the printed settings."""
     urls = [u.strip() for u in peer_urls.split(",") if u.strip()]
     sess = session()
     client = sess.client()
-    added = client.member_add(urls)
+    added = client.member_add(urls, is_learner=learner)
     cluster_id = client.status().header.cluster_id
     members = client.member_list()
     initial = [
@@ -162,6 +163,26 @@ def member_remove(member_id: str) -> None:
     if out.fmt == "simple":
         cluster_id = client.status().header.cluster_id
         out.line(f"Member {member_hex(mid)} removed from cluster {member_hex(cluster_id)}")
+    else:
+        out.records(
+            MEMBER_COLUMNS,
+            [member_row(m) for m in members],
+            document={"members": [member_json(m) for m in members]},
+        )
+
+
+@member_group.command("promote")
+@click.argument("member_id")
+def member_promote(member_id: str) -> None:
+    """Promote the learner MEMBER_ID (hexadecimal) to a voting member."""
+    mid = parse_member_id(member_id)
+    sess = session()
+    client = sess.client()
+    members = client.member_promote(mid)
+    out = sess.out
+    if out.fmt == "simple":
+        cluster_id = client.status().header.cluster_id
+        out.line(f"Member {member_hex(mid)} promoted in cluster {member_hex(cluster_id)}")
     else:
         out.records(
             MEMBER_COLUMNS,

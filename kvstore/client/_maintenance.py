@@ -68,6 +68,12 @@ class MaintenanceMixin:
         r = await self._conn.call(lambda s: s.cluster.MemberRemove, request, mutation=True)
         return [Member.from_pb(m) for m in r.members]
 
+    async def member_promote(self, member_id: int) -> list[Member]:
+        """Make the learner ``member_id`` a voter (once it holds the leader's log)."""
+        request = rpc_pb2.MemberPromoteRequest(ID=member_id)
+        r = await self._conn.call(lambda s: s.cluster.MemberPromote, request, mutation=True)
+        return [Member.from_pb(m) for m in r.members]
+
     async def member_update(self, member_id: int, peer_urls: list[str]) -> list[Member]:
         request = rpc_pb2.MemberUpdateRequest(ID=member_id, peerURLs=peer_urls)
         r = await self._conn.call(lambda s: s.cluster.MemberUpdate, request, mutation=True)

@@ -169,7 +169,7 @@ def _sync_journal(journal: Any) -> None:
 class RaftNode(SyncObj):  # type: ignore[misc]
     def __init__(
         self,
-        self_address: str,
+        self_address: str | None,
         peers: list[str],
         conf: SyncObjConf,
         fsm: StateMachine,
@@ -281,13 +281,13 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         return max(busy, min(self._idle_wait, until_heartbeat))
 
     def _followers_caught_up(self) -> bool:
-        """Every connected follower has acknowledged the whole log (leader)."""
+        """Every connected follower and learner has acknowledged the whole log
+        (leader): one behind is sent to every period, not every heartbeat."""
         last = self._log_length()
         match = self._SyncObj__raftMatchIndex
         connected = self._SyncObj__connectedNodes
-        return all(
-            match.get(node, 0) >= last for node in self._SyncObj__otherNodes if node in connected
-        )
+        nodes = self._SyncObj__otherNodes | self._SyncObj__readonlyNodes
+        return all(match.get(node, 0) >= last for node in nodes if node in connected)
 
     def _on_tick(self) -> None:
         self.flush_pending()
@@ -728,6 +728,17 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         return float(self._SyncObj__generateRaftTimeout())
 
     # ---- state ----------------------------------------------------------------
+
+    def leader_commit(self) -> int | None:
+        """The commit index the leader last announced (None: not heard yet);
+        unlike ``raftCommitIndex`` not capped by this member's own log."""
+        value = self._SyncObj__leaderCommitIndex
+        return None if value is None else int(value)
+
+    def match_indexes(self) -> dict[Any, int]:
+        """The leader's view of what each follower and learner has acknowledged
+        (a copy; safe to call off the tick thread)."""
+        return dict(self._SyncObj__raftMatchIndex)
 
     def leader_address(self) -> str | None:
         leader = self._getLeader()

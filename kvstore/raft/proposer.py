@@ -25,6 +25,8 @@ class RaftStatus:
     term: int
     commit_index: int
     applied_index: int
+    #: a learner: receives the log, counts for nothing (see ``RaftSettings.learner``)
+    learner: bool = False
 
 
 #: a question about state only the leader keeps in memory, and its answer

@@ -85,6 +85,9 @@ class RaftSettings:
     commit_hold: float = 0.01
     #: TLS on the peer transport (on top of the secret)
     peer_tls: TLSConfig | None = None
+    #: start as a learner: a non-voting member that receives the log (see
+    #: ``RaftProposer.become_voter``)
+    learner: bool = False
 
 
 #: failures after which the command may or may not be in the log: re-propose it
@@ -97,6 +100,8 @@ MAX_BATCH_BYTES = 48 * 1024
 MAX_BATCH = 256
 #: seconds between tries to reach the leader with a question
 ASK_RETRY_DELAY = 0.05
+#: ``learner_progress``: the learner is a voter in the leader's membership already
+ALREADY_VOTER = -2
 
 
 def _failure(reason: int) -> KvError:
@@ -130,9 +135,13 @@ class RaftProposer:
         request_timeout: float,
         on_fatal: Callable[[BaseException], None],
         answer: QuestionHandler,
+        resolve: Callable[[str], int | None] | None = None,
     ) -> None:
         self._fsm = fsm
         self._answer = answer
+        #: the member ID of a peer address this member was not started with
+        #: (one added later), from the replicated member list
+        self._resolve_member = resolve
         self._me = me
         self._peers = peers
         self._settings = settings
@@ -164,6 +173,11 @@ class RaftProposer:
         #: the last revision whose events went to the listeners (a batch
         #: redone after a full map is released twice)
         self._published = 0
+        #: a learner: pysyncobj's read-only node (see ``RaftSettings.learner``)
+        self._learner = False
+        #: the leader a promoted learner knew, reported until its voter node
+        #: hears from one (see ``become_voter``)
+        self._swap_leader = 0
 
     @property
     def node(self) -> RaftNode:
@@ -172,6 +186,10 @@ class RaftProposer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._learner = self._settings.learner
+        await self._start_node()
+
+    async def _start_node(self) -> None:
         s = self._settings
         conf = SyncObjConf(
             journalFile=f"{s.data_dir}/journal",
@@ -196,9 +214,12 @@ class RaftProposer:
             bindAddress=s.bind_address or self._me.address,
         )
         others = [p.address for p in self._peers if p.member_id != self._me.member_id]
-        self._node = await asyncio.to_thread(
+        node = self._node = await asyncio.to_thread(
             RaftNode,
-            self._me.address,
+            # pysyncobj's read-only node: it connects to the voters, the
+            # leader sends it the log, and no count (votes, commits, reads)
+            # includes it; it listens on no peer port
+            None if self._learner else self._me.address,
             others,
             conf,
             self._fsm,
@@ -211,8 +232,10 @@ class RaftProposer:
             s.commit_hold,
             s.heartbeat,
         )
+        if self._learner:
+            return
         try:
-            await asyncio.to_thread(self._node.waitBinded)
+            await asyncio.to_thread(node.waitBinded)
         except SyncObjException as exc:
             address = s.bind_address or self._me.address
             raise OSError(f"cannot listen for peers on {address}: {exc}") from exc
@@ -245,9 +268,9 @@ class RaftProposer:
         fut: asyncio.Future[Message | None] = loop.create_future()
         self._waiting[request_id] = fut
         self._outbox.append((request_id, cmd))
-        if not self._drain_scheduled:
+        if not self._drain_scheduled and self._node is not None:
             self._drain_scheduled = True
-            self.node.call_on_tick(self._drain_outbox)
+            self._node.call_on_tick(self._drain_outbox)
         try:
             # asyncio.timeout, not wait_for(shield(...)): no extra future,
             # task and callback chain (loop iterations) on every answer
@@ -436,6 +459,8 @@ class RaftProposer:
         await self._propose(command_pb2.Command(barrier=command_pb2.Barrier()), max(remaining, 0.0))
 
     async def _read_index(self) -> bool:
+        if self._node is None:
+            return False  # a learner turning voter: a barrier entry instead
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[bool] = loop.create_future()
         self.node.call_on_tick(functools.partial(self.node.request_read, _settler(loop, fut)))
@@ -453,9 +478,9 @@ class RaftProposer:
         while not self._stopped:
             fut: asyncio.Future[Answer | None] = loop.create_future()
             self._questions.append((question, fut))
-            if not self._questions_scheduled:
+            if not self._questions_scheduled and self._node is not None:
                 self._questions_scheduled = True
-                self.node.call_on_tick(self._drain_questions)
+                self._node.call_on_tick(self._drain_questions)
             try:
                 answer = await asyncio.wait_for(fut, max(deadline - loop.time(), 0.0))
             except TimeoutError:
@@ -520,18 +545,78 @@ class RaftProposer:
 
     def status(self) -> RaftStatus:
         if self._node is None:
-            return RaftStatus(0, 0, 0, 0)
+            return RaftStatus(self._swap_leader, 0, 0, 0)
         leader = self._node.leader_address()
-        leader_id = self._by_address.get(leader, 0) if leader else 0
+        leader_id = self._member_at(leader) if leader else 0
+        if leader_id:
+            self._swap_leader = 0
+        else:
+            leader_id = self._swap_leader  # a promoted learner's new node has not heard yet
         return RaftStatus(
             leader_id,
             int(self._node.raftCurrentTerm),
             int(self._node.raftCommitIndex),
             int(self._node.raftLastApplied),
+            self._learner,
         )
 
     def term(self) -> int:
         return 0 if self._node is None else int(self._node.raftCurrentTerm)
+
+    @property
+    def learner(self) -> bool:
+        return self._learner
+
+    async def become_voter(self) -> None:
+        """A learner promoted (its member record says voter): restart the Raft
+        node in this process as a voter on the same journal and store, as a
+        restart of the member would. Proposals still queued go to the new
+        node; one already handed to the old node ends in a timeout (a learner
+        proposes only its own name and URLs, and that retries)."""
+        if not self._learner or self._stopped:
+            return
+        old = self._node
+        self._swap_leader = self.status().leader_id
+        self._node = None
+        if old is not None:
+            await asyncio.to_thread(old.destroy_synchronous)
+        self._learner = False
+        self._drain_scheduled = False
+        self._questions_scheduled = False
+        self._commit_asked = False
+        await self._start_node()
+        if self._outbox:
+            self._drain_scheduled = True
+            self.node.call_on_tick(self._drain_outbox)
+        if self._questions:
+            self._questions_scheduled = True
+            self.node.call_on_tick(self._drain_questions)
+        logger.info("learner promoted: now a voter member_id=%x", self._me.member_id)
+
+    def caught_up(self, slack: int) -> bool:
+        """This member has applied all but ``slack`` entries of what the
+        leader last said it committed."""
+        node = self._node
+        if node is None:
+            return False
+        leader_commit = node.leader_commit()
+        if leader_commit is None or node.leader_address() is None:
+            return False
+        return int(node.raftLastApplied) >= leader_commit - slack
+
+    def learner_progress(self, address: str | None) -> tuple[int, int]:
+        """On the leader: (the lowest log index its learners, pysyncobj's
+        read-only nodes, have acknowledged, its commit index); -1 for none
+        connected, ``ALREADY_VOTER`` if ``address`` is in its membership."""
+        node = self.node
+        commit = int(node.raftCommitIndex)
+        if address is not None and any(n.address == address for n in node.otherNodes):
+            return ALREADY_VOTER, commit
+        learners = node.readonlyNodes
+        if not learners:
+            return -1, commit
+        match = node.match_indexes()
+        return min(match.get(n, 0) for n in learners), commit
 
     def learn_peer(self, peer: Peer) -> None:
         self._by_address[peer.address] = peer.member_id
@@ -568,6 +653,14 @@ class RaftProposer:
 
     async def move_leader(self, address: str) -> None:
         await self._membership(lambda cb: self.node.transferLeadership(address, callback=cb))
+
+    def _member_at(self, address: str) -> int:
+        known = self._by_address.get(address)
+        if known is None and self._resolve_member is not None:
+            known = self._resolve_member(address)
+            if known:
+                self._by_address[address] = known
+        return known or 0
 
     def address_of(self, member_id: int) -> str | None:
         for address, known in self._by_address.items():

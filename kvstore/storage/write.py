@@ -148,11 +148,26 @@ class WriteView(ReadView):
     # ---- members ------------------------------------------------------------
 
     def member_put(self, member: rpc_pb2.Member, revive: bool = False) -> None:
-        """Record a member; a removed one comes back only when ``revive`` (MemberAdd)."""
+        """Record a member; a removed one comes back only when ``revive``
+        (MemberAdd, MemberPromote). Without ``revive`` (a member publishing
+        its name and URLs) the recorded role, learner or voter, stays."""
         self.writes += 1
         raw_id = member.ID.to_bytes(8, "big")
-        if not revive and self._txn.get(raw_id, db=self._b.members) == b"":
-            return
+        if not revive:
+            raw = self._txn.get(raw_id, db=self._b.members)
+            if raw == b"":
+                return
+            if raw is not None:
+                known = rpc_pb2.Member()
+                known.ParseFromString(raw)
+                if known.isLearner != member.isLearner:
+                    member = rpc_pb2.Member(
+                        ID=member.ID,
+                        name=member.name,
+                        peerURLs=member.peerURLs,
+                        clientURLs=member.clientURLs,
+                        isLearner=known.isLearner,
+                    )
         self._txn.put(raw_id, member.SerializeToString(), db=self._b.members)
 
     def member_remove(self, member_id: int) -> None:

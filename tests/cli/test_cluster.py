@@ -93,3 +93,21 @@ def test_member_add_and_remove(cluster: list[ServerProcess], tmp_path: Path) -> 
     removed = ok(invoke(ep, "member", "remove", new_id))
     assert removed.startswith(f"Member {new_id} removed from cluster ")
     assert new_id not in ok(invoke(ep, "member", "list"))
+
+
+def test_member_add_learner_and_promote_refusals(cluster: list[ServerProcess]) -> None:
+    ep = ",".join(m.endpoint for m in cluster)
+    url = f"http://127.0.0.1:{free_port()}"
+    out = ok(invoke(ep, "member", "add", "student", "--peer-urls", url, "--learner"))
+    new_id = out.split()[1]
+    assert f"{new_id}, unstarted, , {url}, , true" in ok(invoke(ep, "member", "list"))
+    # never started: it holds none of the log, so it cannot be promoted yet
+    refused = invoke(ep, "member", "promote", new_id)
+    assert refused.exit_code != 0 and "Traceback" not in refused.stderr
+    assert "can only promote a learner member which is in sync with leader" in refused.stderr
+    members = json.loads(ok(invoke(ep, "-w", "json", "member", "list")))["members"]
+    voter = next(m["ID"] for m in members if not m.get("isLearner"))
+    refused = invoke(ep, "member", "promote", f"{voter:x}")
+    assert "can only promote a learner member" in refused.stderr
+    ok(invoke(ep, "member", "remove", new_id))
+    assert new_id not in ok(invoke(ep, "member", "list"))

@@ -66,7 +66,7 @@ class Cluster:
         self.members.append(member)
         return member
 
-    def argv(self, member: Member, state: str = "new") -> list[str]:
+    def argv(self, member: Member, state: str = "new", initial: str | None = None) -> list[str]:
         return [
             *_python(),
             "--name",
@@ -80,7 +80,7 @@ class Cluster:
             "--listen-peer-urls",
             f"http://127.0.0.1:{member.peer_port}",
             "--initial-cluster",
-            self.initial_cluster(),
+            initial or self.initial_cluster(),
             "--initial-cluster-state",
             state,
             "--peer-secret-file",
@@ -90,8 +90,12 @@ class Cluster:
             *self.extra,
         ]
 
-    def start(self, member: Member, state: str = "new", wait: bool = True) -> None:
-        member.server.argv = self.argv(member, state)
+    def start(
+        self, member: Member, state: str = "new", wait: bool = True, initial: str | None = None
+    ) -> None:
+        """(Re)start ``member``; ``initial``: its ``--initial-cluster`` (default:
+        every member known to the harness now)."""
+        member.server.argv = self.argv(member, state, initial)
         member.server.start(wait=wait)
 
     def by_name(self, name: str) -> Member:

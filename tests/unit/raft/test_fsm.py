@@ -271,3 +271,26 @@ def test_entries_redone_by_commit_held_record_their_index(fsm: StateMachine) -> 
     assert [a.result for a in again] == [None, None], "applied twice"
     with fsm.store.read() as view:
         assert view.revision == 2
+
+
+def _member_cmd(kind: str, member: rpc_pb2.Member) -> bytes:
+    return command_pb2.Command(**{kind: member}).SerializeToString()  # type: ignore[arg-type]
+
+
+def test_a_learner_publishing_its_urls_stays_a_learner(fsm: StateMachine) -> None:
+    url = "http://127.0.0.1:1"
+    added = rpc_pb2.Member(ID=9, peerURLs=[url], isLearner=True)
+    published = rpc_pb2.Member(ID=9, name="m4", peerURLs=[url], clientURLs=["http://c"])
+    promoted = rpc_pb2.Member(ID=9, name="m4", peerURLs=[url], clientURLs=["http://c"])
+    fsm.apply_batch([Entry(1, 1, _member_cmd("member_add", added))])
+    fsm.apply_batch([Entry(2, 1, _member_cmd("member_publish", published))])
+    with fsm.store.read() as view:
+        record = view.members()[9]
+    assert record is not None and record.isLearner and record.name == "m4"
+    assert list(record.clientURLs) == ["http://c"]
+    # MemberPromote records it again as a voter; a later publish keeps that
+    fsm.apply_batch([Entry(3, 1, _member_cmd("member_add", promoted))])
+    fsm.apply_batch([Entry(4, 1, _member_cmd("member_publish", published))])
+    with fsm.store.read() as view:
+        record = view.members()[9]
+    assert record is not None and not record.isLearner

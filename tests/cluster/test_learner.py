@@ -1,0 +1,147 @@
+"""Learners, driven by Debian's etcdctl on real processes: ``member add
+--learner``, what a learner serves, that it counts for no quorum, and ``member
+promote`` turning it into a voter that does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import grpc
+
+from kvstore.pb import rpc_pb2
+from tests.support.kvcluster import Cluster, Member, kv, kv_cluster
+from tests.support.procs import wait_until
+
+
+def etcdctl(
+    cluster: Cluster, *args: str, endpoints: list[str] | None = None, ok: bool = True
+) -> subprocess.CompletedProcess[str]:
+    eps = endpoints or [m.server.url for m in cluster.running()]
+    proc = subprocess.run(
+        ["etcdctl", f"--endpoints={','.join(eps)}", "--command-timeout=15s", *args],
+        capture_output=True,
+        text=True,
+        timeout=40,
+        env={**os.environ, "ETCDCTL_API": "3"},
+        check=False,
+    )
+    if ok:
+        assert proc.returncode == 0, f"etcdctl {args} failed: {proc.stderr}"
+    return proc
+
+
+def _members(cluster: Cluster) -> dict[str, dict[str, object]]:
+    voters = [m.server.url for m in cluster.members[:3] if m.server.proc is not None]
+    listed = json.loads(etcdctl(cluster, "member", "list", "-w", "json", endpoints=voters).stdout)
+    return {str(m.get("name") or m["peerURLs"][0]): m for m in listed["members"]}
+
+
+def _get(member: Member, key: bytes) -> bytes | None:
+    channel, stub = kv(member)
+    with channel:
+        resp = stub.Range(rpc_pb2.RangeRequest(key=key, serializable=True), timeout=5)
+    return resp.kvs[0].value if resp.kvs else None
+
+
+def _put(member: Member, key: bytes, value: bytes, timeout: float = 10) -> None:
+    channel, stub = kv(member)
+    with channel:
+        stub.Put(rpc_pb2.PutRequest(key=key, value=value), timeout=timeout)
+
+
+def _quorum_lost(member: Member) -> bool:
+    """A write through ``member`` fails for want of a quorum."""
+    try:
+        _put(member, b"/quorum", b"?", timeout=6)
+    except grpc.RpcError as err:
+        assert err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED), err
+        return True
+    return False
+
+
+def test_learner_follows_the_log_serves_reads_and_is_promoted(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path) as cluster:
+        first = cluster.members[0]
+        founders = cluster.initial_cluster()  # what the three voters were started with
+        etcdctl(cluster, "put", "before", "1")
+        m4 = cluster.add_member("m4")
+        out = etcdctl(cluster, "member", "add", "m4", f"--peer-urls={m4.peer_url}", "--learner")
+        assert "added to cluster" in out.stdout
+        learner_id = int(out.stdout.split()[1], 16)
+        assert _members(cluster)[m4.peer_url]["isLearner"] is True
+
+        cluster.start(m4, state="existing")
+        wait_until(lambda: _get(m4, b"before") == b"1", timeout=30)
+        etcdctl(cluster, "put", "after", "2", endpoints=[first.server.url])
+        wait_until(lambda: _get(m4, b"after") == b"2", timeout=30)
+        status = cluster.status(m4)
+        assert status.isLearner and status.header.member_id == learner_id
+        assert status.leader == cluster.status(first).leader
+
+        # as etcd's learners: serializable reads and Status, nothing else
+        refused = etcdctl(cluster, "put", "k", "v", endpoints=[m4.server.url], ok=False)
+        assert refused.returncode != 0
+        assert "rpc not supported for learner" in refused.stderr
+        refused = etcdctl(cluster, "get", "after", endpoints=[m4.server.url], ok=False)
+        assert "rpc not supported for learner" in refused.stderr
+        got = etcdctl(cluster, "get", "after", "--consistency=s", endpoints=[m4.server.url])
+        assert got.stdout.split() == ["after", "2"]
+
+        # a learner counts for no quorum: it and one voter down, two voters still write
+        voters = cluster.members[:3]
+        leader = cluster.leader(voters)
+        down = next(m for m in voters if m is not leader)
+        m4.server.kill()
+        down.server.kill()
+        _put(leader, b"/while-down", b"ok")
+        cluster.start(down, initial=founders)
+        cluster.start(m4, state="existing")
+        wait_until(lambda: _get(m4, b"/while-down") == b"ok", timeout=30)
+
+        # promote: it becomes a voter in place
+        voters = [m.server.url for m in cluster.members[:3]]
+        promoted = etcdctl(cluster, "member", "promote", f"{learner_id:x}", endpoints=voters)
+        assert "promoted in cluster" in promoted.stdout
+        assert not _members(cluster)["m4"].get("isLearner")
+        wait_until(lambda: not cluster.status(m4).isLearner, timeout=30)
+        _put(m4, b"/from-m4", b"voter")
+        wait_until(lambda: _get(first, b"/from-m4") == b"voter", timeout=30)
+        # it can lead, and every member names it as leader (it was not among
+        # the peers they were started with)
+        moved = etcdctl(cluster, "move-leader", f"{learner_id:x}", endpoints=voters)
+        assert "Leadership transferred" in moved.stdout
+        wait_until(lambda: cluster.leader() is m4, timeout=30)
+
+        # ... and now counts: with it and one other voter down, 2 of 4 cannot write
+        leader = cluster.leader()
+        down = next(m for m in cluster.members[:3] if m is not leader)
+        m4.server.kill()
+        down.server.kill()
+        assert _quorum_lost(leader)
+        cluster.start(m4, state="existing")
+        wait_until(lambda: not _quorum_lost(leader), timeout=60)
+        assert not cluster.status(m4).isLearner  # restarted as the voter it is
+
+
+def test_promote_and_add_refusals_match_etcd(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path) as cluster:
+        voter_id = cluster.status(cluster.members[0]).header.member_id
+        refused = etcdctl(cluster, "member", "promote", f"{voter_id:x}", ok=False)
+        assert "can only promote a learner member" in refused.stderr
+
+        m4 = cluster.add_member("m4")
+        out = etcdctl(cluster, "member", "add", "m4", f"--peer-urls={m4.peer_url}", "--learner")
+        learner_id = int(out.stdout.split()[1], 16)
+        # not started: it holds none of the log
+        refused = etcdctl(cluster, "member", "promote", f"{learner_id:x}", ok=False)
+        assert "can only promote a learner member which is in sync with leader" in refused.stderr
+
+        m5 = cluster.add_member("m5")
+        refused = etcdctl(
+            cluster, "member", "add", "m5", f"--peer-urls={m5.peer_url}", "--learner", ok=False
+        )
+        assert "too many learner members in cluster" in refused.stderr
+        assert m5.peer_url not in _members(cluster)
