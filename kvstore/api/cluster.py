@@ -19,7 +19,6 @@ from kvstore.api.membership import LEARNER_PROGRESS, Membership
 from kvstore.errors import (
     LearnerNotReadyError,
     MemberError,
-    MemberNotFoundError,
     MemberNotLearnerError,
     TooManyLearnersError,
     UnsupportedError,
@@ -83,9 +82,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         self._m.auth.state().check_admin(self._m.auth.user())
         raft = self._ms.raft("MemberRemove")
         async with self._ms.change:
-            target = next((m for m in self._ms.members() if m.ID == request.ID), None)
-            if target is None:
-                raise MemberNotFoundError()
+            target = self._ms.find(request.ID)
             if raft.status().leader_id == request.ID:
                 raise MemberError(
                     "kvstore: cannot remove the leader; move leadership first (move-leader)"
@@ -110,9 +107,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         self._m.auth.state().check_admin(self._m.auth.user())
         raft = self._ms.raft("MemberPromote")
         async with self._ms.change:
-            target = next((m for m in self._ms.members() if m.ID == request.ID), None)
-            if target is None:
-                raise MemberNotFoundError()
+            target = self._ms.find(request.ID)
             if not target.isLearner:
                 raise MemberNotLearnerError()
             match, commit = await raft.ask_leader((LEARNER_PROGRESS, target.ID))

@@ -48,6 +48,13 @@ class Membership:
                 known[mid] = member
         return sorted(known.values(), key=lambda m: m.ID)
 
+    def find(self, member_id: int) -> rpc_pb2.Member:
+        """The member ``member_id``, or etcd's "member not found"."""
+        member = next((m for m in self.members() if member_id == m.ID), None)
+        if member is None:
+            raise MemberNotFoundError()
+        return member
+
     def raft(self, what: str) -> RaftProposer:
         proposer = self._m.proposer
         if not isinstance(proposer, RaftProposer):
@@ -58,9 +65,7 @@ class Membership:
         raft = self.raft("MoveLeader")
         if not raft.is_leader():
             raise MemberError("etcdserver: not leader")
-        target = next((m for m in self.members() if target_id == m.ID), None)
-        if target is None:
-            raise MemberNotFoundError()
+        target = self.find(target_id)
         await raft.move_leader(peer_address(target.peerURLs[0]))
         deadline = asyncio.get_running_loop().time() + self._m.config.request_timeout
         while raft.status().leader_id != target_id:

@@ -18,7 +18,7 @@ import click
 
 from kvstore.cli.main import CliError, Session, session
 from kvstore.cli.output import header_json, human_bytes, member_hex
-from kvstore.client import Alarm, Client, ClientError, Member, Status
+from kvstore.client import Alarm, Client, ClientError, Member, Status, SyncClient
 
 T = TypeVar("T")
 
@@ -155,34 +155,28 @@ def parse_member_id(text_id: str) -> int:
 @click.argument("member_id")
 def member_remove(member_id: str) -> None:
     """Remove the member MEMBER_ID (hexadecimal)."""
-    mid = parse_member_id(member_id)
-    sess = session()
-    client = sess.client()
-    members = client.member_remove(mid)
-    out = sess.out
-    if out.fmt == "simple":
-        cluster_id = client.status().header.cluster_id
-        out.line(f"Member {member_hex(mid)} removed from cluster {member_hex(cluster_id)}")
-    else:
-        out.records(
-            MEMBER_COLUMNS,
-            [member_row(m) for m in members],
-            document={"members": [member_json(m) for m in members]},
-        )
+    _member_change(member_id, "removed from", lambda client, mid: client.member_remove(mid))
 
 
 @member_group.command("promote")
 @click.argument("member_id")
 def member_promote(member_id: str) -> None:
     """Promote the learner MEMBER_ID (hexadecimal) to a voting member."""
+    _member_change(member_id, "promoted in", lambda client, mid: client.member_promote(mid))
+
+
+def _member_change(
+    member_id: str, done: str, change: Callable[[SyncClient, int], list[Member]]
+) -> None:
+    """Apply ``change`` to the member; print etcdctl's line, or the members."""
     mid = parse_member_id(member_id)
     sess = session()
     client = sess.client()
-    members = client.member_promote(mid)
+    members = change(client, mid)
     out = sess.out
     if out.fmt == "simple":
         cluster_id = client.status().header.cluster_id
-        out.line(f"Member {member_hex(mid)} promoted in cluster {member_hex(cluster_id)}")
+        out.line(f"Member {member_hex(mid)} {done} cluster {member_hex(cluster_id)}")
     else:
         out.records(
             MEMBER_COLUMNS,
