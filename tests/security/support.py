@@ -138,8 +138,8 @@ class TLSCluster(Cluster):
         self.members.append(member)
         return member
 
-    def argv(self, member: Member, state: str = "new") -> list[str]:
-        argv = [*super().argv(member, state), *self.certs.server_flags()]
+    def argv(self, member: Member, state: str = "new", initial: str | None = None) -> list[str]:
+        argv = [*super().argv(member, state, initial), *self.certs.server_flags()]
         if self.peer_tls:
             peer = self.peer_certs.get(member.name, self.certs)
             argv += [
