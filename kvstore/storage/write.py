@@ -158,16 +158,12 @@ class WriteView(ReadView):
             if raw == b"":
                 return
             if raw is not None:
-                known = rpc_pb2.Member()
-                known.ParseFromString(raw)
+                known = rpc_pb2.Member.FromString(raw)
                 if known.isLearner != member.isLearner:
-                    member = rpc_pb2.Member(
-                        ID=member.ID,
-                        name=member.name,
-                        peerURLs=member.peerURLs,
-                        clientURLs=member.clientURLs,
-                        isLearner=known.isLearner,
-                    )
+                    kept = rpc_pb2.Member()
+                    kept.CopyFrom(member)  # every field, whatever Member gains later
+                    kept.isLearner = known.isLearner
+                    member = kept
         self._txn.put(raw_id, member.SerializeToString(), db=self._b.members)
 
     def member_remove(self, member_id: int) -> None:
