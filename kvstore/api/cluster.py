@@ -37,6 +37,10 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         self._m = member
         self._ms = membership
 
+    def _add(self, member: rpc_pb2.Member) -> command_pb2.Command:
+        """Record ``member`` (added, or promoted), with the cluster ID it joins."""
+        return command_pb2.Command(member_add=member, cluster_id=self._m.identity.cluster_id)
+
     def _header(self) -> rpc_pb2.ResponseHeader:
         return self._m.identity.header(self._m.store.revision, self._m.proposer.status().term)
 
@@ -65,7 +69,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
                 raise TooManyLearnersError()
             mid = member_id_of(url)
             new = rpc_pb2.Member(ID=mid, peerURLs=[url], isLearner=request.isLearner)
-            await raft.propose(command_pb2.Command(member_add=new))
+            await raft.propose(self._add(new))
             peer = Peer(mid, "", peer_address(url))
             if request.isLearner:
                 raft.learn_peer(peer)  # Raft's membership is the voters'
@@ -122,5 +126,5 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
             promoted = rpc_pb2.Member()
             promoted.CopyFrom(target)
             promoted.isLearner = False
-            await raft.propose(command_pb2.Command(member_add=promoted))
+            await raft.propose(self._add(promoted))
         return rpc_pb2.MemberPromoteResponse(header=self._header(), members=self._ms.members())

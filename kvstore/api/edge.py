@@ -50,9 +50,10 @@ def unary(fn: Handler[Self, Req, Resp]) -> Handler[Self, Req, Resp]:
     return wrapper
 
 
-@dataclass(frozen=True)
+@dataclass
 class Identity:
-    """Who answers: stamped on every response header."""
+    """Who answers: stamped on every response header. A member joining a
+    running cluster learns the cluster ID from the log (``KvServer``)."""
 
     cluster_id: int
     member_id: int

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from kvstore.api import founding
 from kvstore.api.auth import AuthGuard, with_caller
 from kvstore.api.auth_service import AuthService
 from kvstore.api.cluster import ClusterService
@@ -94,12 +96,6 @@ class KvServer:
         self.config = config
         self._on_fatal = on_fatal or (lambda exc: None)
         member_id = member_id_of(config.initial_advertise_peer_urls[0])
-        if config.cluster is not None:
-            initial = ",".join(f"{p.name}={p.peer_url}" for p in config.cluster.initial_cluster)
-            cluster_id = id_of("cluster", initial)
-        else:
-            cluster_id = id_of("cluster", str(member_id))
-        self.identity = Identity(cluster_id=cluster_id, member_id=member_id)
         self.ports: list[int] = []
         self._store: MvccStore | None = None
         self._proposer: Proposer | None = None
@@ -111,6 +107,21 @@ class KvServer:
         self._promotion: asyncio.Task[None] | None = None
         self._unknown_warned = False
         self._health: health.aio.HealthServicer | None = None
+        self.identity = Identity(cluster_id=0, member_id=member_id)
+        self.identity.cluster_id = self._cluster_id()
+
+    def _cluster_id(self) -> int:
+        """Computed from the founding members, as each founder computes it; a
+        member that joined a running cluster takes the one its MemberAdd
+        carried, once its log (or snapshot) brings it."""
+        cluster = self.config.cluster
+        if cluster is None:
+            return id_of("cluster", str(self.identity.member_id))
+        if cluster.initial_cluster_state == "existing" and self._store is not None:
+            with self._store.read() as view:
+                if view.cluster_id:
+                    return view.cluster_id
+        return id_of("cluster", ",".join(f"{p.name}={p.peer_url}" for p in cluster.initial_cluster))
 
     @property
     def endpoints(self) -> list[str]:
@@ -127,9 +138,14 @@ class KvServer:
             await self._proposer.settled()
 
     async def start(self) -> None:
-        cfg = self.config
-        store = self._store = await asyncio.to_thread(MvccStore, cfg.storage)
+        store = self._store = await asyncio.to_thread(MvccStore, self.config.storage)
         store.start()
+        # as etcd: once the data dir exists, the flags naming the cluster are ignored
+        settled = await asyncio.to_thread(
+            founding.settle, self.config.storage.data_dir, self.config.cluster
+        )
+        cfg = self.config = dataclasses.replace(self.config, cluster=settled)
+        self.identity.cluster_id = self._cluster_id()
         hub = self._hub = WatchHub(store, cfg.watch, self._header_at, self._settled)
         lessor = self._lessor = Lessor(store, cfg.lease, self._revoke_lease, self._is_leader)
         keeper = TokenKeeper(cfg.auth.token_ttl)
@@ -278,6 +294,7 @@ class KvServer:
         proposer = self._proposer
         if not isinstance(proposer, RaftProposer) or not proposer.learner:
             return
+        self.identity.cluster_id = self._cluster_id()
         if self._promotion is not None or self._store is None:
             return
         if not proposer.caught_up(CAUGHT_UP_ENTRIES):

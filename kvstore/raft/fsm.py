@@ -360,6 +360,8 @@ class StateMachine:
             return None
         if kind == "member_add":
             view.member_put(cmd.member_add, revive=True)
+            if cmd.cluster_id:
+                view.set_cluster_id(cmd.cluster_id)
             return None
         if kind == "member_remove":
             view.member_remove(cmd.member_remove.ID)

@@ -76,6 +76,7 @@ META_COMPACT_DONE = b"compact_done"
 META_APPLIED_INDEX = b"applied_index"
 META_APPLIED_TERM = b"applied_term"
 META_ALARM_NOSPACE = b"alarm_nospace"
+META_CLUSTER_ID = b"cluster_id"
 
 # auth keys (in the ``auth`` database)
 AUTH_ENABLED = b"enabled"

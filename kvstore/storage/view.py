@@ -69,6 +69,12 @@ class ReadView:
     def nospace_alarm(self) -> bool:
         return self._meta(records.META_ALARM_NOSPACE) != 0
 
+    @property
+    def cluster_id(self) -> int:
+        """The cluster ID the last MemberAdd carried (0: none yet)."""
+        raw = self._txn.get(records.META_CLUSTER_ID, db=self._b.meta)
+        return 0 if raw is None else int.from_bytes(raw, "big")
+
     # ---- keys -------------------------------------------------------------
 
     def get(self, key: bytes, rev: int | None = None) -> kv_pb2.KeyValue | None:

@@ -238,3 +238,7 @@ class WriteView(ReadView):
     def set_nospace_alarm(self, on: bool) -> None:
         self.writes += 1
         self._txn.put(records.META_ALARM_NOSPACE, records.encode_int(int(on)), db=self._b.meta)
+
+    def set_cluster_id(self, cluster_id: int) -> None:
+        self.writes += 1
+        self._txn.put(records.META_CLUSTER_ID, cluster_id.to_bytes(8, "big"), db=self._b.meta)

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
+import shutil
 from pathlib import Path
 
-from tests.support.kvcluster import Cluster, kv_cluster
+from tests.support.kvcluster import etcdctl, kv_cluster
 from tests.support.procs import wait_until
-
-
-def etcdctl(cluster: Cluster, *args: str, endpoints: list[str] | None = None) -> str:
-    eps = endpoints or [m.server.url for m in cluster.running()]
-    proc = subprocess.run(
-        ["etcdctl", f"--endpoints={','.join(eps)}", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "ETCDCTL_API": "3"},
-        check=False,
-    )
-    assert proc.returncode == 0, f"etcdctl {args} failed: {proc.stderr}"
-    return proc.stdout
 
 
 def test_member_list_move_leader_add_and_remove(tmp_path: Path) -> None:
     with kv_cluster(tmp_path) as cluster:
-        listed = json.loads(etcdctl(cluster, "member", "list", "-w", "json"))
+        listed = json.loads(etcdctl(cluster, "member", "list", "-w", "json").stdout)
         names = {m["name"]: m for m in listed["members"]}
         assert set(names) == {"m1", "m2", "m3"}
         for member in cluster.members:
@@ -36,7 +21,7 @@ def test_member_list_move_leader_add_and_remove(tmp_path: Path) -> None:
         leader = cluster.leader()
         target = next(m for m in cluster.members if m is not leader)
         target_id = cluster.status(target).header.member_id
-        out = etcdctl(cluster, "move-leader", f"{target_id:x}")
+        out = etcdctl(cluster, "move-leader", f"{target_id:x}").stdout
         assert "Leadership transferred" in out
         wait_until(lambda: cluster.leader() is target, timeout=20)
 
@@ -44,21 +29,23 @@ def test_member_list_move_leader_add_and_remove(tmp_path: Path) -> None:
         victim = next(m for m in cluster.members if m is not target)
         victim_id = cluster.status(victim).header.member_id
         victim.server.kill()
-        out = etcdctl(cluster, "member", "remove", f"{victim_id:x}")
+        out = etcdctl(cluster, "member", "remove", f"{victim_id:x}").stdout
         assert "removed from cluster" in out
-        listed = json.loads(etcdctl(cluster, "member", "list", "-w", "json"))
+        listed = json.loads(etcdctl(cluster, "member", "list", "-w", "json").stdout)
         assert victim.name not in {m["name"] for m in listed["members"]}
 
         etcdctl(cluster, "put", "during", "absence")
-        import shutil
-
         shutil.rmtree(victim.server.data_dir)
-        out = etcdctl(cluster, "member", "add", victim.name, f"--peer-urls={victim.peer_url}")
+        out = etcdctl(
+            cluster, "member", "add", victim.name, f"--peer-urls={victim.peer_url}"
+        ).stdout
         assert "added to cluster" in out
         cluster.start(victim, state="existing")
         cluster.wait_applied_equal()
-        got = etcdctl(cluster, "get", "during", "--consistency=s", endpoints=[victim.server.url])
+        got = etcdctl(
+            cluster, "get", "during", "--consistency=s", endpoints=[victim.server.url]
+        ).stdout
         assert got.split() == ["during", "absence"]
-        status = json.loads(etcdctl(cluster, "endpoint", "status", "-w", "json"))
+        status = json.loads(etcdctl(cluster, "endpoint", "status", "-w", "json").stdout)
         leaders = {s["Status"]["leader"] for s in status}
         assert len(leaders) == 1 and len(status) == 3

@@ -5,32 +5,13 @@ promote`` turning it into a voter that does."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import grpc
 
 from kvstore.pb import rpc_pb2
-from tests.support.kvcluster import Cluster, Member, kv, kv_cluster
+from tests.support.kvcluster import Cluster, Member, etcdctl, kv, kv_cluster
 from tests.support.procs import wait_until
-
-
-def etcdctl(
-    cluster: Cluster, *args: str, endpoints: list[str] | None = None, ok: bool = True
-) -> subprocess.CompletedProcess[str]:
-    eps = endpoints or [m.server.url for m in cluster.running()]
-    proc = subprocess.run(
-        ["etcdctl", f"--endpoints={','.join(eps)}", "--command-timeout=15s", *args],
-        capture_output=True,
-        text=True,
-        timeout=40,
-        env={**os.environ, "ETCDCTL_API": "3"},
-        check=False,
-    )
-    if ok:
-        assert proc.returncode == 0, f"etcdctl {args} failed: {proc.stderr}"
-    return proc
 
 
 def _members(cluster: Cluster) -> dict[str, dict[str, object]]:
@@ -65,7 +46,6 @@ def _quorum_lost(member: Member) -> bool:
 def test_learner_follows_the_log_serves_reads_and_is_promoted(tmp_path: Path) -> None:
     with kv_cluster(tmp_path) as cluster:
         first = cluster.members[0]
-        founders = cluster.initial_cluster()  # what the three voters were started with
         etcdctl(cluster, "put", "before", "1")
         m4 = cluster.add_member("m4")
         out = etcdctl(cluster, "member", "add", "m4", f"--peer-urls={m4.peer_url}", "--learner")
@@ -79,6 +59,9 @@ def test_learner_follows_the_log_serves_reads_and_is_promoted(tmp_path: Path) ->
         wait_until(lambda: _get(m4, b"after") == b"2", timeout=30)
         status = cluster.status(m4)
         assert status.isLearner and status.header.member_id == learner_id
+        # its --initial-cluster differs from the founders', yet it joined their cluster
+        cluster_id = cluster.status(first).header.cluster_id
+        assert status.header.cluster_id == cluster_id
         assert status.leader == cluster.status(first).leader
 
         # as etcd's learners: serializable reads and Status, nothing else
@@ -97,7 +80,7 @@ def test_learner_follows_the_log_serves_reads_and_is_promoted(tmp_path: Path) ->
         m4.server.kill()
         down.server.kill()
         _put(leader, b"/while-down", b"ok")
-        cluster.start(down, initial=founders)
+        cluster.start(down)  # its --initial-cluster now names m4: ignored, as etcd does
         cluster.start(m4, state="existing")
         wait_until(lambda: _get(m4, b"/while-down") == b"ok", timeout=30)
 
@@ -123,7 +106,9 @@ def test_learner_follows_the_log_serves_reads_and_is_promoted(tmp_path: Path) ->
         assert _quorum_lost(leader)
         cluster.start(m4, state="existing")
         wait_until(lambda: not _quorum_lost(leader), timeout=60)
-        assert not cluster.status(m4).isLearner  # restarted as the voter it is
+        status = cluster.status(m4)
+        assert not status.isLearner  # restarted as the voter it is
+        assert status.header.cluster_id == cluster_id
 
 
 def test_promote_and_add_refusals_match_etcd(tmp_path: Path) -> None:

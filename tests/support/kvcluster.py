@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -221,6 +222,25 @@ def kv_cluster(tmp: Path, size: int = 3, extra: list[str] | None = None) -> Iter
         cluster.stop()
 
 
+def etcdctl(
+    cluster: Cluster, *args: str, endpoints: list[str] | None = None, ok: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Debian's etcdctl against ``endpoints`` (default: every running member);
+    when ``ok``, it must succeed."""
+    eps = endpoints or [m.server.url for m in cluster.running()]
+    proc = subprocess.run(
+        ["etcdctl", f"--endpoints={','.join(eps)}", "--command-timeout=15s", *args],
+        capture_output=True,
+        text=True,
+        timeout=40,
+        env={**os.environ, "ETCDCTL_API": "3"},
+        check=False,
+    )
+    if ok:
+        assert proc.returncode == 0, f"etcdctl {args} failed: {proc.stderr}"
+    return proc
+
+
 def kv(member: Member) -> tuple[grpc.Channel, rpc_pb2_grpc.KVStub]:
     channel = grpc.insecure_channel(member.endpoint)
     return channel, rpc_pb2_grpc.KVStub(channel)
@@ -239,4 +259,4 @@ def retry_write(fn: object, timeout: float = 20.0) -> object:
             time.sleep(0.1)
 
 
-__all__ = ["REPO_ROOT", "Cluster", "Member", "kv", "kv_cluster", "retry_write"]
+__all__ = ["REPO_ROOT", "Cluster", "Member", "etcdctl", "kv", "kv_cluster", "retry_write"]
