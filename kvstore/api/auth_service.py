@@ -33,9 +33,6 @@ class AuthService(rpc_pb2_grpc.AuthServicer):
     def __init__(self, member: Member) -> None:
         self._m = member
 
-    def _header(self) -> rpc_pb2.ResponseHeader:
-        return self._m.identity.header(self._m.store.revision, self._m.proposer.term())
-
     async def _admin_propose(self, cmd: command_pb2.Command) -> Message:
         self._m.auth.authorize(cmd)
         resp = await self._m.proposer.propose(cmd)
@@ -68,7 +65,7 @@ class AuthService(rpc_pb2_grpc.AuthServicer):
         await self._m.proposer.read_barrier()
         state = self._m.auth.state()
         return rpc_pb2.AuthStatusResponse(
-            header=self._header(), enabled=state.enabled, authRevision=state.revision
+            header=self._m.header(), enabled=state.enabled, authRevision=state.revision
         )
 
     @unary
@@ -126,7 +123,7 @@ class AuthService(rpc_pb2_grpc.AuthServicer):
         user = state.users.get(request.name)
         if user is None:
             raise UserNotFoundError()
-        return rpc_pb2.AuthUserGetResponse(header=self._header(), roles=list(user.roles))
+        return rpc_pb2.AuthUserGetResponse(header=self._m.header(), roles=list(user.roles))
 
     @unary
     async def UserList(
@@ -135,7 +132,7 @@ class AuthService(rpc_pb2_grpc.AuthServicer):
         await self._m.proposer.read_barrier()
         state = self._m.auth.state()
         state.check_admin(self._m.auth.user())
-        return rpc_pb2.AuthUserListResponse(header=self._header(), users=sorted(state.users))
+        return rpc_pb2.AuthUserListResponse(header=self._m.header(), users=sorted(state.users))
 
     @unary
     async def UserDelete(
@@ -198,7 +195,7 @@ class AuthService(rpc_pb2_grpc.AuthServicer):
         role = state.roles.get(request.role)
         if role is None:
             raise RoleNotFoundError()
-        return rpc_pb2.AuthRoleGetResponse(header=self._header(), perm=list(role.keyPermission))
+        return rpc_pb2.AuthRoleGetResponse(header=self._m.header(), perm=list(role.keyPermission))
 
     @unary
     async def RoleList(
@@ -207,7 +204,7 @@ class AuthService(rpc_pb2_grpc.AuthServicer):
         await self._m.proposer.read_barrier()
         state = self._m.auth.state()
         state.check_admin(self._m.auth.user())
-        return rpc_pb2.AuthRoleListResponse(header=self._header(), roles=sorted(state.roles))
+        return rpc_pb2.AuthRoleListResponse(header=self._m.header(), roles=sorted(state.roles))
 
     @unary
     async def RoleDelete(

@@ -41,16 +41,13 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         """Record ``member`` (added, or promoted), with the cluster ID it joins."""
         return command_pb2.Command(member_add=member, cluster_id=self._m.identity.cluster_id)
 
-    def _header(self) -> rpc_pb2.ResponseHeader:
-        return self._m.identity.header(self._m.store.revision, self._m.proposer.status().term)
-
     @unary
     async def MemberList(
         self, request: rpc_pb2.MemberListRequest, context: Ctx
     ) -> rpc_pb2.MemberListResponse:
         if request.linearizable:
             await self._m.proposer.read_barrier()
-        return rpc_pb2.MemberListResponse(header=self._header(), members=self._ms.members())
+        return rpc_pb2.MemberListResponse(header=self._m.header(), members=self._ms.members())
 
     @unary
     async def MemberAdd(
@@ -76,7 +73,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
             else:
                 await raft.add_member(peer)
         return rpc_pb2.MemberAddResponse(
-            header=self._header(), member=new, members=self._ms.members()
+            header=self._m.header(), member=new, members=self._ms.members()
         )
 
     @unary
@@ -96,7 +93,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
             await raft.propose(
                 command_pb2.Command(member_remove=rpc_pb2.MemberRemoveRequest(ID=request.ID))
             )
-        return rpc_pb2.MemberRemoveResponse(header=self._header(), members=self._ms.members())
+        return rpc_pb2.MemberRemoveResponse(header=self._m.header(), members=self._ms.members())
 
     @unary
     async def MemberUpdate(
@@ -127,4 +124,4 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
             promoted.CopyFrom(target)
             promoted.isLearner = False
             await raft.propose(self._add(promoted))
-        return rpc_pb2.MemberPromoteResponse(header=self._header(), members=self._ms.members())
+        return rpc_pb2.MemberPromoteResponse(header=self._m.header(), members=self._ms.members())

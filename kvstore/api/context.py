@@ -8,6 +8,7 @@ from kvstore.api.auth import AuthGuard
 from kvstore.api.edge import Identity
 from kvstore.config import ServerConfig
 from kvstore.lease.lessor import Lessor
+from kvstore.pb import rpc_pb2
 from kvstore.raft.proposer import Proposer
 from kvstore.storage.store import MvccStore
 from kvstore.watch.hub import WatchHub
@@ -22,3 +23,7 @@ class Member:
     hub: WatchHub
     lessor: Lessor
     auth: AuthGuard
+
+    def header(self) -> rpc_pb2.ResponseHeader:
+        """A response header at the current revision and term."""
+        return self.identity.header(self.store.revision, self.proposer.term())

@@ -28,9 +28,6 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
     def __init__(self, member: Member) -> None:
         self._m = member
 
-    def _header(self) -> rpc_pb2.ResponseHeader:
-        return self._m.identity.header(self._m.store.revision, self._m.proposer.status().term)
-
     @unary
     async def LeaseGrant(
         self, request: rpc_pb2.LeaseGrantRequest, context: Ctx
@@ -89,7 +86,7 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
             except KvError as err:
                 await done.put(err)
             else:
-                resp = rpc_pb2.LeaseKeepAliveResponse(header=self._header(), ID=lease_id, TTL=ttl)
+                resp = rpc_pb2.LeaseKeepAliveResponse(header=self._m.header(), ID=lease_id, TTL=ttl)
                 await done.put(resp)
             finally:
                 slots.release()
@@ -144,7 +141,7 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
     ) -> rpc_pb2.LeaseTimeToLiveResponse:
         await self._m.proposer.read_barrier()
         remaining, granted = await self._remaining(request.ID)
-        resp = rpc_pb2.LeaseTimeToLiveResponse(header=self._header(), ID=request.ID)
+        resp = rpc_pb2.LeaseTimeToLiveResponse(header=self._m.header(), ID=request.ID)
         if (remaining, granted) == NOT_FOUND:
             resp.TTL = -1
             return resp
@@ -164,7 +161,7 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         await self._m.proposer.read_barrier()
         leases = await asyncio.to_thread(self._leases)
         return rpc_pb2.LeaseLeasesResponse(
-            header=self._header(), leases=[rpc_pb2.LeaseStatus(ID=i) for i, _ in leases]
+            header=self._m.header(), leases=[rpc_pb2.LeaseStatus(ID=i) for i, _ in leases]
         )
 
     def _leases(self) -> list[tuple[int, int]]:

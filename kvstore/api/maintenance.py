@@ -27,16 +27,13 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
         self._m = member
         self._membership = membership
 
-    def _header(self) -> rpc_pb2.ResponseHeader:
-        return self._m.identity.header(self._m.store.revision, self._m.proposer.status().term)
-
     @unary
     async def Status(self, request: rpc_pb2.StatusRequest, context: Ctx) -> rpc_pb2.StatusResponse:
         await self._m.proposer.settled()
         raft = self._m.proposer.status()
         backend = self._m.store.backend
         resp = rpc_pb2.StatusResponse(
-            header=self._header(),
+            header=self._m.header(),
             version=ETCD_API_VERSION,
             dbSize=backend.file_size(),
             dbSizeInUse=backend.size_in_use(),
@@ -57,7 +54,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
         if request.action != rpc_pb2.AlarmRequest.GET:
             result = await self._m.proposer.propose(command_pb2.Command(alarm=request))
             assert isinstance(result, rpc_pb2.AlarmResponse)
-        resp = rpc_pb2.AlarmResponse(header=self._header())
+        resp = rpc_pb2.AlarmResponse(header=self._m.header())
         if self._m.store.nospace_alarm and request.alarm in (rpc_pb2.NONE, rpc_pb2.NOSPACE):
             resp.alarms.append(
                 rpc_pb2.AlarmMember(memberID=self._m.identity.member_id, alarm=rpc_pb2.NOSPACE)
@@ -77,14 +74,14 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     ) -> rpc_pb2.DefragmentResponse:
         self._check_admin()
         await asyncio.to_thread(self._m.store.backend.defragment)
-        return rpc_pb2.DefragmentResponse(header=self._header())
+        return rpc_pb2.DefragmentResponse(header=self._m.header())
 
     @unary
     async def Hash(self, request: rpc_pb2.HashRequest, context: Ctx) -> rpc_pb2.HashResponse:
         self._check_admin()
         await self._m.proposer.settled()
         value, _ = await asyncio.to_thread(self._hash, 0)
-        return rpc_pb2.HashResponse(header=self._header(), hash=value)
+        return rpc_pb2.HashResponse(header=self._m.header(), hash=value)
 
     @unary
     async def HashKV(self, request: rpc_pb2.HashKVRequest, context: Ctx) -> rpc_pb2.HashKVResponse:
@@ -92,7 +89,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
         await self._m.proposer.settled()
         value, compacted = await asyncio.to_thread(self._hash, request.revision)
         return rpc_pb2.HashKVResponse(
-            header=self._header(),
+            header=self._m.header(),
             hash=value,
             compact_revision=compacted or -1,  # etcd: -1 when never compacted
             hash_revision=request.revision or self._m.store.revision,
@@ -114,7 +111,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
             await abort(context, err)
             return
         await self._m.proposer.settled()
-        header = self._header()
+        header = self._m.header()
         with tempfile.TemporaryDirectory(prefix="kvstore-snapshot-") as tmp:
             path = Path(tmp) / "snapshot.db"
             try:
@@ -155,10 +152,10 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
         # admins only; etcd 3.4 checks nothing here (see README, compatibility)
         self._m.auth.state().check_admin(self._m.auth.user())
         if request.targetID == self._m.identity.member_id and self._m.proposer.is_leader():
-            return rpc_pb2.MoveLeaderResponse(header=self._header())
+            return rpc_pb2.MoveLeaderResponse(header=self._m.header())
         async with self._membership.change:
             await self._membership.move_leader(request.targetID)
-        return rpc_pb2.MoveLeaderResponse(header=self._header())
+        return rpc_pb2.MoveLeaderResponse(header=self._m.header())
 
     @unary
     async def Downgrade(
