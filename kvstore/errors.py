@@ -236,6 +236,12 @@ class MemberNotFoundError(MemberError):
     message = "etcdserver: member not found"
 
 
+class MemberRemovedError(MemberError):
+    """This member learned it was removed: it stops, as etcd's does."""
+
+    message = "etcdserver: the member has been permanently removed from the cluster"
+
+
 class MemberNotLearnerError(MemberError):
     message = "etcdserver: can only promote a learner member"
 

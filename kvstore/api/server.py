@@ -36,7 +36,7 @@ from kvstore.api.watch import WatchService
 from kvstore.auth.jwt_tokens import JwtTokens
 from kvstore.auth.tokens import TokenKeeper
 from kvstore.config import GRPC_OVERHEAD_BYTES, ServerConfig, TLSConfig
-from kvstore.errors import KvError
+from kvstore.errors import KvError, MemberRemovedError
 from kvstore.lease.lessor import Lessor
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
 from kvstore.raft.fsm import StateMachine
@@ -105,7 +105,6 @@ class KvServer:
         self._publisher: asyncio.Task[None] | None = None
         #: a learner turning voter (``_follow_role``)
         self._promotion: asyncio.Task[None] | None = None
-        self._unknown_warned = False
         self._health: health.aio.HealthServicer | None = None
         self.identity = Identity(cluster_id=0, member_id=member_id)
         self.identity.cluster_id = self._cluster_id()
@@ -305,13 +304,10 @@ class KvServer:
         record = stored.get(member_id)
         if record is not None and not record.isLearner:
             self._promotion = asyncio.get_running_loop().create_task(proposer.become_voter())
-        elif member_id not in stored and not self._unknown_warned:
-            self._unknown_warned = True
-            logger.warning(
-                "this member was never added to the cluster: it receives the log but "
-                "takes no part (add it with member add) member_id=%x",
-                member_id,
-            )
+        elif member_id in stored and record is None and proposer.caught_up(0):
+            # as etcd's removed member: it stops (the voters refuse its link now)
+            logger.error("this member was removed from the cluster member_id=%x", member_id)
+            self._on_fatal(MemberRemovedError())
 
     async def _publish_self(self, proposer: RaftProposer) -> None:
         """Record this member's name and client URLs in the replicated member list."""

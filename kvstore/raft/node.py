@@ -55,6 +55,7 @@ from kvstore.raft import clock, leaderask, readindex, transfer
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.frames import FrameCipher
 from kvstore.raft.fsm import Applied, Entry, ReleaseFn, StateMachine
+from kvstore.raft.learnerlinks import LearnerLinks
 from kvstore.raft.peerlink import PeerConnection, PeerServer, connection_like
 from kvstore.raft.peertls import PeerTLS
 from kvstore.raft.snapshots import SnapshotCorrupt, read_snapshot, write_snapshot
@@ -133,6 +134,39 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
         super()._onDisconnected(conn)
         if node is not None:
             self._syncObj.link_lost(node)
+            if node not in self._nodes:
+                self._syncObj.learner_links.left(node.id)
+
+    def _sendSelfAddress(self, conn: Any) -> None:
+        if self._selfIsReadonlyNode:
+            conn.send(self._syncObj.learner_links.hello)  # a named read-only link
+        else:
+            super()._sendSelfAddress(conn)
+
+    def _onIncomingMessageReceived(self, conn: Any, message: Any) -> None:
+        """A read-only link is accepted only from a member (``learnerlinks``)."""
+        if conn.encryptor is not None and not conn.sendRandKey:
+            super()._onIncomingMessageReceived(conn, message)  # the key exchange comes first
+            return
+        links = self._syncObj.learner_links
+        address = links.named(message)
+        if address is None and message != "readonly":
+            super()._onIncomingMessageReceived(conn, message)
+            return
+        if address is None or not links.admits(address):
+            conn.disconnect()
+            self._unknownConnections.discard(conn)
+            return
+        node_id = str(self._readonlyNodesCounter)
+        super()._onIncomingMessageReceived(conn, "readonly")
+        links.joined(node_id, address)
+
+    def drop_readonly(self, node_id: str) -> None:
+        """Close the read-only link ``node_id`` (its member is gone)."""
+        for node in list(self._readonlyNodes):
+            conn = self._connections.get(node)
+            if node.id == node_id and conn is not None:
+                conn.disconnect()
 
     def _createServer(self) -> None:
         """As pysyncobj's, but accepted links speak ``frames`` (and TLS when configured)."""
@@ -181,9 +215,12 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         on_released: ReleaseFn | None = None,
         commit_hold: float = 0.0,
         heartbeat: float = 0.0,
+        learner_links: LearnerLinks | None = None,
     ) -> None:
         #: read by DurableTransport while pysyncobj builds it (inside __init__)
         self.peer_tls = peer_tls
+        #: default: named after this node, admitting every named link
+        self.learner_links = learner_links or LearnerLinks(self_address or "", None)
         self._frame_cipher = frame_cipher
         self._fsm = fsm
         self._on_applied = on_applied
@@ -291,6 +328,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
     def _on_tick(self) -> None:
         self.flush_pending()
+        for node_id in self.learner_links.revoked(clock.now()):
+            self._SyncObj__transport.drop_readonly(node_id)
         if self._held is not None and clock.now() - self._held[0] >= self._commit_hold:
             self.commit_held()
         self._run_tick_calls()

@@ -42,6 +42,7 @@ from kvstore.pb import command_pb2, kv_pb2, rpc_pb2
 from kvstore.raft import leaderask
 from kvstore.raft.frames import FrameCipher
 from kvstore.raft.fsm import Applied, Duplicate, StateMachine
+from kvstore.raft.learnerlinks import LearnerLinks
 from kvstore.raft.node import RaftNode
 from kvstore.raft.peertls import PeerTLS
 from kvstore.raft.proposer import (
@@ -231,6 +232,7 @@ class RaftProposer:
             self._on_released_threadsafe,
             s.commit_hold,
             s.heartbeat,
+            LearnerLinks(self._me.address, self._is_member),
         )
         if self._learner:
             return
@@ -605,18 +607,19 @@ class RaftProposer:
         return int(node.raftLastApplied) >= leader_commit - slack
 
     def learner_progress(self, address: str | None) -> tuple[int, int]:
-        """On the leader: (the lowest log index its learners, pysyncobj's
-        read-only nodes, have acknowledged, its commit index); -1 for none
+        """On the leader: (the log index the learner at ``address``, a
+        read-only node, has acknowledged, its commit index); -1 when it is not
         connected, ``ALREADY_VOTER`` if ``address`` is in its membership."""
         node = self.node
         commit = int(node.raftCommitIndex)
         if address is not None and any(n.address == address for n in node.otherNodes):
             return ALREADY_VOTER, commit
-        learners = node.readonlyNodes
+        links = node.learner_links
+        learners = [n for n in node.readonlyNodes if links.address_of(n.id) == address]
         if not learners:
             return -1, commit
         match = node.match_indexes()
-        return min(match.get(n, 0) for n in learners), commit
+        return max(match.get(n, 0) for n in learners), commit
 
     def learn_peer(self, peer: Peer) -> None:
         self._by_address[peer.address] = peer.member_id
@@ -653,6 +656,11 @@ class RaftProposer:
 
     async def move_leader(self, address: str) -> None:
         await self._membership(lambda cb: self.node.transferLeadership(address, callback=cb))
+
+    def _is_member(self, address: str) -> bool:
+        """The replicated member list has a member at ``address`` (tick thread):
+        only such a member's read-only link is accepted."""
+        return self._resolve_member is None or self._resolve_member(address) is not None
 
     def _member_at(self, address: str) -> int:
         known = self._by_address.get(address)

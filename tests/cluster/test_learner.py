@@ -130,3 +130,29 @@ def test_promote_and_add_refusals_match_etcd(tmp_path: Path) -> None:
         )
         assert "too many learner members in cluster" in refused.stderr
         assert m5.peer_url not in _members(cluster)
+
+
+def test_a_removed_learner_stops_and_a_stranger_gets_no_log(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path) as cluster:
+        etcdctl(cluster, "put", "before", "1")
+        m4 = cluster.add_member("m4")
+        out = etcdctl(cluster, "member", "add", "m4", f"--peer-urls={m4.peer_url}", "--learner")
+        learner_id = int(out.stdout.split()[1], 16)
+        cluster.start(m4, state="existing")
+        wait_until(lambda: _get(m4, b"before") == b"1", timeout=30)
+
+        # removed, it stops, as etcd's removed members do
+        voters = [m.server.url for m in cluster.members[:3]]
+        etcdctl(cluster, "member", "remove", f"{learner_id:x}", endpoints=voters)
+        assert m4.server.proc is not None
+        assert m4.server.proc.wait(timeout=30) == 1
+        m4.server.proc = None
+        assert "removed from the cluster" in m4.server.log()
+
+        # a member never added connects to every voter as a learner: each refuses it
+        m5 = cluster.add_member("m5")
+        cluster.start(m5, state="existing")
+        voter_logs = [m.server for m in cluster.members[:3]]
+        wait_until(lambda: all(m5.peer_url[7:] in s.log() for s in voter_logs), timeout=30)
+        assert all("refused a learner link" in s.log() for s in voter_logs)
+        assert _get(m5, b"before") is None
