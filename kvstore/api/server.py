@@ -105,6 +105,8 @@ class KvServer:
         self._publisher: asyncio.Task[None] | None = None
         #: a learner turning voter (``_follow_role``)
         self._promotion: asyncio.Task[None] | None = None
+        #: this learner has seen its own member record (``_follow_role``)
+        self._was_member = False
         self._health: health.aio.HealthServicer | None = None
         self.identity = Identity(cluster_id=0, member_id=member_id)
         self.identity.cluster_id = self._cluster_id()
@@ -302,10 +304,14 @@ class KvServer:
             stored = view.members()
         member_id = self.identity.member_id
         record = stored.get(member_id)
+        if record is not None:
+            self._was_member = True
         if record is not None and not record.isLearner:
             self._promotion = asyncio.get_running_loop().create_task(proposer.become_voter())
-        elif member_id in stored and record is None and proposer.caught_up(0):
-            # as etcd's removed member: it stops (the voters refuse its link now)
+        elif self._was_member and record is None and proposer.caught_up(0):
+            # as etcd's removed member: it stops (the voters refuse its link
+            # now). Only once it saw itself a member: a member removed, wiped
+            # and added again may first install a snapshot from in between.
             logger.error("this member was removed from the cluster member_id=%x", member_id)
             self._on_fatal(MemberRemovedError())
 
