@@ -64,6 +64,14 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
                 raise MemberError("etcdserver: Peer URLs already exists")
             if request.isLearner and sum(m.isLearner for m in members) >= MAX_LEARNERS:
                 raise TooManyLearnersError()
+            if not request.isLearner and raft.voters() == 1:
+                # it would count at once, before it runs: the lone voter would
+                # lose its quorum, and the newcomer, which learns from the log
+                # that it is a voter, could never hear it
+                raise MemberError(
+                    "kvstore: a cluster with one voter cannot add a voter directly; "
+                    "add it with --learner, start it, then promote it"
+                )
             mid = member_id_of(url)
             new = rpc_pb2.Member(ID=mid, peerURLs=[url], isLearner=request.isLearner)
             await raft.propose(self._add(new))
@@ -112,16 +120,25 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
             if not target.isLearner:
                 raise MemberNotLearnerError()
             match, commit = await raft.ask_leader((LEARNER_PROGRESS, target.ID))
-            if match != ALREADY_VOTER:  # (a try that failed after this step)
-                if match < 0 or match < commit * LEARNER_READY:
-                    raise LearnerNotReadyError()
-                # the voters count it from this entry on, and know its
-                # address before it turns voter: it never waits for a heartbeat
-                address = peer_address(target.peerURLs[0])
-                await raft.add_member(Peer(target.ID, target.name, address))
             # the learner turns voter when it applies this record
             promoted = rpc_pb2.Member()
             promoted.CopyFrom(target)
             promoted.isLearner = False
+            peer = Peer(target.ID, target.name, peer_address(target.peerURLs[0]))
+            if match != ALREADY_VOTER:  # (a try that failed after this step)
+                if match < 0 or match < commit * LEARNER_READY:
+                    raise LearnerNotReadyError()
+                if raft.voters() == 1:
+                    # a lone voter needs the new one's acknowledgement to commit
+                    # the change: it must turn voter first, on its record
+                    await raft.propose(self._add(promoted))
+                    await raft.add_member(peer)
+                    return self._promoted()
+                # the voters count it from this entry on, and know its
+                # address before it turns voter: it never waits for a heartbeat
+                await raft.add_member(peer)
             await raft.propose(self._add(promoted))
+        return self._promoted()
+
+    def _promoted(self) -> rpc_pb2.MemberPromoteResponse:
         return rpc_pb2.MemberPromoteResponse(header=self._m.header(), members=self._ms.members())

@@ -542,6 +542,11 @@ class RaftProposer:
 
     # ---- state ----------------------------------------------------------------
 
+    def voters(self) -> int:
+        """How many voters this member's Raft membership has (itself included)."""
+        node = self._node
+        return 0 if node is None else len(node.otherNodes) + int(not self._learner)
+
     def is_leader(self) -> bool:
         return self._node is not None and not self._stopped and self._node.is_leader()
 

@@ -156,3 +156,47 @@ def test_a_removed_learner_stops_and_a_stranger_gets_no_log(tmp_path: Path) -> N
         wait_until(lambda: all(m5.peer_url[7:] in s.log() for s in voter_logs), timeout=30)
         assert all("refused a learner link" in s.log() for s in voter_logs)
         assert _get(m5, b"before") is None
+
+
+def test_a_cluster_down_to_one_voter_grows_through_a_learner(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path, size=2) as cluster:
+        leader = cluster.leader()
+        other = next(m for m in cluster.members if m is not leader)
+        other_id = cluster.status(other).header.member_id
+        other.server.kill()
+        etcdctl(cluster, "member", "remove", f"{other_id:x}", endpoints=[leader.server.url])
+        _put(leader, b"/alone", b"1")
+
+        m3 = cluster.add_member("m3")
+        refused = etcdctl(
+            cluster,
+            "member",
+            "add",
+            "m3",
+            f"--peer-urls={m3.peer_url}",
+            ok=False,
+            endpoints=[leader.server.url],
+        )
+        assert "cluster with one voter cannot add a voter directly" in refused.stderr
+        out = etcdctl(
+            cluster,
+            "member",
+            "add",
+            "m3",
+            f"--peer-urls={m3.peer_url}",
+            "--learner",
+            endpoints=[leader.server.url],
+        )
+        learner_id = int(out.stdout.split()[1], 16)
+        cluster.start(m3, state="existing")
+        wait_until(lambda: _get(m3, b"/alone") == b"1", timeout=30)
+        promoted = etcdctl(
+            cluster, "member", "promote", f"{learner_id:x}", endpoints=[leader.server.url]
+        )
+        assert "promoted in cluster" in promoted.stdout
+        wait_until(lambda: not cluster.status(m3).isLearner, timeout=30)
+        _put(m3, b"/two", b"voters")
+        wait_until(lambda: _get(leader, b"/two") == b"voters", timeout=30)
+        # it counts: without it, the first voter alone cannot write
+        m3.server.kill()
+        assert _quorum_lost(leader)
