@@ -27,17 +27,27 @@ from kvstore.raft.snapshotwriter import fsync_path
 logger = logging.getLogger(__name__)
 
 RECORD = Path("member") / "cluster.json"
+#: the Raft journal of a member with peers (``RaftSettings.data_dir``)
+JOURNAL = Path("member") / "raft" / "journal"
 
 
-def settle(data_dir: Path, cluster: ClusterConfig | None) -> ClusterConfig | None:
+def settle(data_dir: Path, cluster: ClusterConfig | None, applied: int) -> ClusterConfig | None:
     """``cluster`` as the data dir was first started with; recorded now if
-    this is the first start. A data dir created for a member with peers
-    cannot be started without them (it would go on alone)."""
+    this is the first start (``applied``: the store's applied index). A data
+    dir created for a member with peers cannot be started without them (it
+    would go on alone), nor one created without peers with them (its applied
+    index counts a log the cluster never had)."""
     path = data_dir / RECORD
     try:
         raw = path.read_text()
     except FileNotFoundError:
         if cluster is not None:
+            if applied > 0 and not (data_dir / JOURNAL).exists():
+                raise KvError(
+                    "kvstore: the data dir belongs to a member without peers and cannot "
+                    "form or join a cluster; save a snapshot of it and restore that "
+                    "with --initial-cluster (kvctl snapshot restore)"
+                ) from None
             _record(path, cluster)
         return cluster
     try:

@@ -142,8 +142,10 @@ class KvServer:
         store = self._store = await asyncio.to_thread(MvccStore, self.config.storage)
         store.start()
         # as etcd: once the data dir exists, the flags naming the cluster are ignored
+        with store.read() as view:
+            applied = view.applied[0]
         settled = await asyncio.to_thread(
-            founding.settle, self.config.storage.data_dir, self.config.cluster
+            founding.settle, self.config.storage.data_dir, self.config.cluster, applied
         )
         cfg = self.config = dataclasses.replace(self.config, cluster=settled)
         self.identity.cluster_id = self._cluster_id()

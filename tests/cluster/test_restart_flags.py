@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kvstore.pb import rpc_pb2
+import grpc
+
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from tests.support.kvcluster import etcdctl, kv, kv_cluster
-from tests.support.procs import free_port, wait_until
+from tests.support.procs import free_port, kvstore_process, running, wait_until
 
 
 def test_restart_with_other_cluster_flags_keeps_the_founding_cluster(tmp_path: Path) -> None:
@@ -63,3 +65,19 @@ def test_a_cluster_members_data_dir_does_not_start_alone(tmp_path: Path) -> None
         # it starts again with its peers
         cluster.start(member)
         wait_until(lambda: cluster.status(member).leader != 0, timeout=30)
+
+
+def test_a_data_dir_without_peers_cannot_form_a_cluster(tmp_path: Path) -> None:
+    server = kvstore_process(tmp_path, "solo")
+    with running(server), grpc.insecure_channel(server.endpoint) as channel:
+        rpc_pb2_grpc.KVStub(channel).Put(rpc_pb2.PutRequest(key=b"k", value=b"v"), timeout=10)
+    (tmp_path / "secret").write_text("s3cret")
+    peers = f"solo=http://127.0.0.1:{free_port()},other=http://127.0.0.1:{free_port()}"
+    server.argv += ["--initial-cluster", peers, "--peer-secret-file", str(tmp_path / "secret")]
+    server.start(wait=False)
+    try:
+        assert server.proc is not None
+        assert server.proc.wait(timeout=30) == 1
+    finally:
+        server.kill()
+    assert "belongs to a member without peers" in server.log()
