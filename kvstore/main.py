@@ -177,7 +177,10 @@ def build_cluster(args: argparse.Namespace) -> tuple[ClusterConfig | None, tuple
         raise UsageError(
             "a member with peers needs --peer-secret-file (or, for tests only, --insecure-peers)"
         )
-    elif len(peers) > 1:
+    elif len(peers) == 1 and not args.insecure_peers:
+        # alone, with no secret to guard a peer port: no Raft (it cannot grow)
+        return None, advertise
+    else:
         logger.warning(
             "INSECURE: peer traffic is neither encrypted nor authenticated; anyone who can "
             "reach the peer port can run code in this member (--insecure-peers)"
@@ -301,7 +304,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
             data_dir=data_dir,
             quota_bytes=args.quota_backend_bytes,
             # a Raft journal replays what an unsynced meta page may lose
-            metasync=cluster is None or len(cluster.initial_cluster) < 2,
+            metasync=cluster is None,
         ),
         listen_client_urls=args.listen_client_urls,
         advertise_client_urls=args.advertise_client_urls or args.listen_client_urls,

@@ -35,7 +35,7 @@ def settle(data_dir: Path, cluster: ClusterConfig | None, applied: int) -> Clust
     """``cluster`` as the data dir was first started with; recorded now if
     this is the first start (``applied``: the store's applied index). A data
     dir created for a member with peers cannot be started without them (it
-    would go on alone), nor one created without peers with them (its applied
+    would go on without Raft), nor one created without peers with them (its applied
     index counts a log the cluster never had)."""
     path = data_dir / RECORD
     try:
@@ -57,8 +57,6 @@ def settle(data_dir: Path, cluster: ClusterConfig | None, applied: int) -> Clust
     except (ValueError, KeyError, TypeError) as exc:
         raise KvError(f"kvstore: {path} is not a cluster record ({exc})") from exc
     if cluster is None:
-        if len(peers) < 2:
-            return None
         raise KvError(
             f"kvstore: the data dir belongs to a member of a cluster ({path}): "
             "start it with --initial-cluster and its peer flags"

@@ -58,7 +58,10 @@ class Membership:
     def raft(self, what: str) -> RaftProposer:
         proposer = self._m.proposer
         if not isinstance(proposer, RaftProposer):
-            raise UnsupportedError(f"{what} on a member started without peers")
+            raise UnsupportedError(
+                f"{what} on a member started without peers (a member that may grow "
+                "starts with --initial-cluster and --peer-secret-file, even alone)"
+            )
         return proposer
 
     async def move_leader(self, target_id: int) -> None:

@@ -215,7 +215,7 @@ class KvServer:
         answer: QuestionHandler,
     ) -> Proposer:
         cfg = self.config
-        if cfg.cluster is None or len(cfg.cluster.initial_cluster) < 2:
+        if cfg.cluster is None:
             return LocalProposer(
                 fsm, self.identity.member_id, listeners, cfg.request_timeout, self._on_fatal, answer
             )

@@ -200,3 +200,40 @@ def test_a_cluster_down_to_one_voter_grows_through_a_learner(tmp_path: Path) -> 
         # it counts: without it, the first voter alone cannot write
         m3.server.kill()
         assert _quorum_lost(leader)
+
+
+def test_one_member_with_peer_flags_grows_into_three(tmp_path: Path) -> None:
+    """Started alone with --initial-cluster and a peer secret, a member runs
+    Raft, and grows as etcd's do: here through learners."""
+    with kv_cluster(tmp_path, size=1) as cluster:
+        (first,) = cluster.members
+        etcdctl(cluster, "put", "seed", "1")
+        got = etcdctl(cluster, "get", "seed")  # linearizable, with no follower to ask
+        assert got.stdout.split() == ["seed", "1"]
+        for name in ("m2", "m3"):
+            new = cluster.add_member(name)
+            voters = [m.server.url for m in cluster.running()]
+            out = etcdctl(
+                cluster,
+                "member",
+                "add",
+                name,
+                f"--peer-urls={new.peer_url}",
+                "--learner",
+                endpoints=voters,
+            )
+            new_id = int(out.stdout.split()[1], 16)
+            cluster.start(new, state="existing")
+            wait_until(lambda new=new: _get(new, b"seed") == b"1", timeout=30)
+            etcdctl(cluster, "member", "promote", f"{new_id:x}", endpoints=voters)
+            wait_until(lambda new=new: not cluster.status(new).isLearner, timeout=30)
+        listed = json.loads(etcdctl(cluster, "member", "list", "-w", "json").stdout)
+        assert sorted(m["name"] for m in listed["members"]) == ["m1", "m2", "m3"]
+        assert not any(m.get("isLearner") for m in listed["members"])
+
+        # three voters now: the founder may go, and the other two write on
+        etcdctl(cluster, "move-leader", f"{cluster.status(cluster.members[1]).header.member_id:x}")
+        wait_until(lambda: cluster.leader() is cluster.members[1], timeout=30)
+        first.server.kill()
+        _put(cluster.members[2], b"/after", b"founder gone")
+        wait_until(lambda: _get(cluster.members[1], b"/after") == b"founder gone", timeout=30)

@@ -43,10 +43,11 @@ def test_a_members_data_dir_needs_its_peers(tmp_path: Path) -> None:
         founding.settle(tmp_path, None, 7)
 
 
-def test_a_single_peer_record_may_start_without_peers(tmp_path: Path) -> None:
+def test_a_member_alone_with_raft_needs_its_flags_too(tmp_path: Path) -> None:
     alone = dataclasses.replace(THREE, initial_cluster=THREE.initial_cluster[:1])
     founding.settle(tmp_path, alone, 0)
-    assert founding.settle(tmp_path, None, 7) is None
+    with pytest.raises(KvError, match="belongs to a member of a cluster"):
+        founding.settle(tmp_path, None, 7)
     assert founding.settle(tmp_path / "fresh", None, 0) is None
     assert not (tmp_path / "fresh").exists()
 
