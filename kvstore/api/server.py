@@ -111,17 +111,15 @@ class KvServer:
         self.identity = Identity(cluster_id=0, member_id=member_id)
         self.identity.cluster_id = self._cluster_id()
 
-    def _cluster_id(self) -> int:
+    def _cluster_id(self, carried: int = 0) -> int:
         """Computed from the founding members, as each founder computes it; a
         member that joined a running cluster takes the one its MemberAdd
-        carried, once its log (or snapshot) brings it."""
+        carried (``carried``: the store's, 0 until its log or snapshot brings it)."""
         cluster = self.config.cluster
         if cluster is None:
             return id_of("cluster", str(self.identity.member_id))
-        if cluster.initial_cluster_state == "existing" and self._store is not None:
-            with self._store.read() as view:
-                if view.cluster_id:
-                    return view.cluster_id
+        if cluster.initial_cluster_state == "existing" and carried:
+            return carried
         return id_of("cluster", ",".join(f"{p.name}={p.peer_url}" for p in cluster.initial_cluster))
 
     @property
@@ -144,11 +142,12 @@ class KvServer:
         # as etcd: once the data dir exists, the flags naming the cluster are ignored
         with store.read() as view:
             applied = view.applied[0]
+            carried = view.cluster_id
         settled = await asyncio.to_thread(
             founding.settle, self.config.storage.data_dir, self.config.cluster, applied
         )
         cfg = self.config = dataclasses.replace(self.config, cluster=settled)
-        self.identity.cluster_id = self._cluster_id()
+        self.identity.cluster_id = self._cluster_id(carried)
         hub = self._hub = WatchHub(store, cfg.watch, self._header_at, self._settled)
         lessor = self._lessor = Lessor(store, cfg.lease, self._revoke_lease, self._is_leader)
         keeper = TokenKeeper(cfg.auth.token_ttl)
@@ -297,12 +296,12 @@ class KvServer:
         proposer = self._proposer
         if not isinstance(proposer, RaftProposer) or not proposer.learner:
             return
-        self.identity.cluster_id = self._cluster_id()
         if self._promotion is not None or self._store is None:
             return
-        if not proposer.caught_up(CAUGHT_UP_ENTRIES):
-            return
         with self._store.read() as view:
+            self.identity.cluster_id = self._cluster_id(view.cluster_id)
+            if not proposer.caught_up(CAUGHT_UP_ENTRIES):
+                return
             stored = view.members()
         member_id = self.identity.member_id
         record = stored.get(member_id)
