@@ -766,6 +766,11 @@ class RaftNode(SyncObj):  # type: ignore[misc]
     def _election_timeout(self) -> float:
         return float(self._SyncObj__generateRaftTimeout())
 
+    def hold_election(self, seconds: float) -> None:
+        """Campaign no sooner than ``seconds`` from now unless the leader is
+        heard first (tick thread)."""
+        self._SyncObj__raftElectionDeadline = clock.now() + seconds
+
     # ---- state ----------------------------------------------------------------
 
     def leader_commit(self) -> int | None:
