@@ -626,7 +626,7 @@ class RaftProposer:
             return ALREADY_VOTER, commit
         links = node.learner_links
         learners = [n for n in node.readonlyNodes if links.address_of(n.id) == address]
-        if not learners:
+        if address is None or not learners:
             return -1, commit
         match = node.match_indexes()
         return max(match.get(n, 0) for n in learners), commit
