@@ -51,7 +51,7 @@ from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.syncobj import _RAFT_STATE
 from pysyncobj.transport import TCPTransport
 
-from kvstore.raft import clock, leaderask, readindex, transfer
+from kvstore.raft import clock, leaderask, prevote, readindex, transfer
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.frames import FrameCipher
 from kvstore.raft.fsm import Applied, Entry, ReleaseFn, StateMachine
@@ -69,8 +69,8 @@ EARLY_SEND_INTERVAL = 0.002
 #: marks a commit announcement that needs no reply (see ``RaftNode.quiet_reply``)
 QUIET = "kv_quiet"
 #: messages that promise nothing about this member's log or vote: forwarding a
-#: proposal to the leader, the leader's answer with its log position, and
-#: questions about the leader's memory
+#: proposal to the leader, the leader's answer with its log position,
+#: questions about the leader's memory, and pre-votes (no term or vote changes)
 UNSYNCED_MESSAGES = frozenset(
     {
         "apply_command",
@@ -80,6 +80,8 @@ UNSYNCED_MESSAGES = frozenset(
         leaderask.REQUEST,
         leaderask.RESPONSE,
         transfer.PROGRESS,
+        prevote.REQUEST,
+        prevote.RESPONSE,
     }
 )
 AppliedFn = Callable[[list[Applied], Effects], None]
@@ -247,6 +249,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         #: (peer, cap) while handling an append-entries whose reply must be capped
         self._reply_cap: tuple[Any, int] | None = None
         self._reads = readindex.ReadIndex()
+        self._prevote = prevote.PreVote(lease=float(conf.raftMinTimeout))
         self._progress = transfer.ProgressPacer(conf.connectionTimeout / 4)
         #: the highest commit index this member, as leader, has sent to followers
         self._announced_commit = 0
@@ -286,7 +289,28 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             # election timeout would depose a leader whose append-entries are
             # waiting unread: read them first.
             self._poller.poll(0)
+            self._pre_vote()
         super()._onTick(self._tick_wait(timeToWait))
+
+    def _pre_vote(self) -> None:
+        """Let pysyncobj campaign only once a majority said it would vote for
+        this member; until then, ask them and put the election off (see
+        ``prevote``)."""
+        if not self._election_due() or self._SyncObj__selfNode is None:
+            return
+        term = int(self.raftCurrentTerm)
+        if self._SyncObj__transferInProgress or self._prevote.may_campaign(term):
+            return
+        others = list(self._SyncObj__otherNodes)
+        if not others:
+            self._prevote.allow(term)
+            return
+        message = self._prevote.ask(
+            term, int(self._SyncObj__getCurrentLogTerm()), int(self._SyncObj__getCurrentLogIndex())
+        )
+        for node in others:
+            self._SyncObj__transport.send(node, dict(message))
+        self._SyncObj__raftElectionDeadline = clock.now() + self._election_timeout()
 
     def _election_due(self) -> bool:
         """A follower or candidate whose election timeout has passed."""
@@ -548,6 +572,12 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             return None
         if kind == transfer.PROGRESS:
             return None  # read: the link stays up; nothing else to do
+        if kind == prevote.REQUEST:
+            self._answer_pre_vote(node, message, term)
+            return None
+        if kind == prevote.RESPONSE:
+            self._pre_vote_answered(node, message, term)
+            return None
         if kind != "append_entries":
             return message
         if transfer.is_snapshot_piece(message) and self._progress.due(node, clock.now()):
@@ -558,10 +588,38 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         message = self._reassembly.feed(node, message)
         if int(message.get("term", -1)) < term:
             return message  # pysyncobj ignores it
+        self._prevote.heard_leader(clock.now())
         normalized = normalize(message, self._term_at, self._log_length())
         if normalized.reply_cap is not None:
             self._reply_cap = (node, normalized.reply_cap)
         return normalized.message
+
+    def _answer_pre_vote(self, node: Any, message: dict[str, Any], term: int) -> None:
+        granted = self._prevote.grants(
+            message,
+            clock.now(),
+            leader=bool(self._isLeader()),
+            term=term,
+            last_term=int(self._SyncObj__getCurrentLogTerm()),
+            last_index=int(self._SyncObj__getCurrentLogIndex()),
+        )
+        answer = {"type": prevote.RESPONSE, "term": message.get("term"), "granted": granted}
+        answer["current_term"] = term
+        self._SyncObj__transport.send(node, answer)
+
+    def _pre_vote_answered(self, node: Any, message: dict[str, Any], term: int) -> None:
+        if self._isLeader():
+            return
+        voters = len(self._SyncObj__otherNodes) + 1
+        if self._prevote.answered(node, message, term, voters):
+            self._SyncObj__raftElectionDeadline = 0  # campaign on the next tick
+            return
+        higher = int(message.get("current_term", -1))
+        if not message.get("granted") and higher > term:
+            # Raft's rule for a message from a higher term: take it, as a follower
+            self._SyncObj__setCurrentTerm(higher, None)
+            self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
+            self._SyncObj__raftLeader = None
 
     def link_lost(self, node: Any) -> None:
         """The connection to ``node`` dropped, and the messages queued on it
@@ -765,11 +823,6 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
     def _election_timeout(self) -> float:
         return float(self._SyncObj__generateRaftTimeout())
-
-    def hold_election(self, seconds: float) -> None:
-        """Campaign no sooner than ``seconds`` from now unless the leader is
-        heard first (tick thread)."""
-        self._SyncObj__raftElectionDeadline = clock.now() + seconds
 
     # ---- state ----------------------------------------------------------------
 

@@ -591,12 +591,10 @@ class RaftProposer:
         self._drain_scheduled = False
         self._questions_scheduled = False
         self._commit_asked = False
-        await self._start_node()
         # Its links to the leader come up only on a connection retry (the
-        # leader could not reach it while it was read-only). Campaigning
-        # meanwhile, it could depose a healthy leader, and win: it holds the log.
-        grace = 2 * self._settings.election_timeout_max
-        self.node.call_on_tick(functools.partial(self.node.hold_election, grace))
+        # leader could not reach it while it was read-only). If its election
+        # timeout passes first, its pre-vote is refused: the voters hear the leader.
+        await self._start_node()
         if self._outbox:
             self._drain_scheduled = True
             self.node.call_on_tick(self._drain_outbox)

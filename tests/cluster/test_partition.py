@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import grpc
@@ -86,3 +87,40 @@ def test_isolated_leader_serves_no_stale_reads(tmp_path: Path) -> None:
                 ),
                 timeout=60,
             )
+
+
+def test_member_cut_off_from_the_leader_alone_does_not_depose_it(tmp_path: Path) -> None:
+    """A follower that cannot hear the leader but still reaches the other
+    follower must not win that follower's vote while it hears the leader
+    (pre-vote): the leader keeps leading, in the same term."""
+    with kv_cluster(tmp_path) as cluster:
+        leader = cluster.leader()
+        cut_off, other = [m for m in cluster.members if m is not leader]
+        channel, stub = kv(leader)
+        with channel:
+            retry_write(lambda: stub.Put(rpc_pb2.PutRequest(key=b"k", value=b"v0"), timeout=5))
+            cluster.wait_applied_equal()
+            term = cluster.status(leader).raftTerm
+            leader_id = cluster.status(leader).header.member_id
+
+            cluster.cut(cut_off, leader)
+            # Many election timeouts (0.4-1 s) of the cut-off member, with writes
+            # going on through the leader.
+            deadline = time.monotonic() + 6
+            written = 0
+            while time.monotonic() < deadline:
+                written += 1
+                put = rpc_pb2.PutRequest(key=b"k", value=b"v%d" % written)
+                retry_write(lambda put=put: stub.Put(put, timeout=5))
+                time.sleep(0.05)
+            for member in (leader, other):
+                status = cluster.status(member)
+                assert status.leader == leader_id
+                assert status.raftTerm == term, f"{member.name}: term {status.raftTerm} != {term}"
+            # Nor did it raise its own term.
+            assert cluster.status(cut_off).raftTerm == term
+
+            cluster.heal_links()
+            wait_until(lambda: cluster.status(cut_off).leader == leader_id)
+            cluster.wait_applied_equal()
+            assert cluster.status(leader).raftTerm == term

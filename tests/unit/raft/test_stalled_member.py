@@ -1,6 +1,7 @@
 """A member that stalls past its election timeout (stopped, paused, swapped
 out) does not depose a healthy leader: it reads its sockets before it calls an
-election, and sends nothing on a link whose keys are not yet swapped."""
+election, asks for pre-votes before it raises its term, and sends nothing on
+a link whose keys are not yet swapped."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kvstore.raft import clock
+from kvstore.raft import clock, prevote
 from kvstore.raft.frames import FrameCipher
 from kvstore.raft.peerlink import PeerConnection
 from tests.unit.raft.conftest import Follower
@@ -56,14 +57,50 @@ def test_the_leaders_unread_heartbeat_keeps_the_follower_following(
     assert follower.node.raftCurrentTerm == 2
 
 
-def test_with_nothing_from_the_leader_the_follower_calls_an_election(
+def _pre_votes_asked(follower: Follower) -> list[dict[str, Any]]:
+    return [m for m in follower.sent if m.get("type") == prevote.REQUEST]
+
+
+def test_with_nothing_from_the_leader_the_follower_asks_then_calls_an_election(
     follower: Follower, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _stalled(follower, monkeypatch, [])
     follower.node._onTick(0.0)
+    assert _votes_asked(follower) == []  # its term stays until a majority says yes
+    (ask,) = _pre_votes_asked(follower)
+    assert (ask["term"], ask["last_log_term"], ask["last_log_index"]) == (3, 2, 2)
+    assert follower.node.raftCurrentTerm == 2
+    follower.node._onTick(0.0)
+    assert _votes_asked(follower) == []  # the election was put off
+
+    follower.receive({"type": prevote.RESPONSE, "term": 3, "granted": True, "current_term": 2})
+    follower.node._onTick(0.0)
     (vote,) = _votes_asked(follower)
     assert vote["term"] == 3
     assert follower.node._getLeader() is None
+
+
+def test_told_no_from_a_higher_term_the_asker_takes_that_term(
+    follower: Follower, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stalled(follower, monkeypatch, [])
+    follower.node._onTick(0.0)
+    follower.receive({"type": prevote.RESPONSE, "term": 3, "granted": False, "current_term": 7})
+    assert follower.node.raftCurrentTerm == 7
+    assert follower.node._getLeader() is None
+    assert _votes_asked(follower) == []
+
+
+def test_a_follower_that_hears_its_leader_says_no_to_a_pre_vote(follower: Follower) -> None:
+    follower.node._onTick(0.0)
+    follower.append(term=2, prev=1, entries=[2])
+    follower.sent.clear()
+    ask = {"type": prevote.REQUEST, "term": 3, "last_log_term": 2, "last_log_index": 2}
+    follower.receive(ask)
+    (answer,) = [m for m in follower.sent if m.get("type") == prevote.RESPONSE]
+    assert answer == {"type": prevote.RESPONSE, "term": 3, "granted": False, "current_term": 2}
+    assert follower.node.raftCurrentTerm == 2  # asking changes nobody's term
+    assert follower.node._getLeader() == follower.leader
 
 
 def test_nothing_is_sent_on_a_link_before_its_keys_are_swapped(
