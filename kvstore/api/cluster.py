@@ -7,7 +7,8 @@ Changes are serialized: one at a time.
 A learner (MemberAdd with isLearner) receives the log but counts for nothing
 (pysyncobj's read-only node); at most one at a time, as etcd's default
 ``--max-learners``. MemberPromote makes it a voter once it holds at least
-nine tenths of the leader's committed log, as etcd requires.
+nine tenths of the leader's committed log, as etcd requires. A voter added to
+a one-voter cluster joins as a learner that the leader promotes itself.
 """
 
 from __future__ import annotations
@@ -15,31 +16,19 @@ from __future__ import annotations
 from kvstore.api.context import Member
 from kvstore.api.edge import Ctx, unary
 from kvstore.api.ids import member_id_of, peer_address
-from kvstore.api.membership import LEARNER_PROGRESS, Membership
-from kvstore.errors import (
-    LearnerNotReadyError,
-    MemberError,
-    MemberNotLearnerError,
-    TooManyLearnersError,
-    UnsupportedError,
-)
+from kvstore.api.membership import Membership
+from kvstore.errors import MemberError, TooManyLearnersError, UnsupportedError
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
-from kvstore.raft.replicated import ALREADY_VOTER, Peer
+from kvstore.raft.replicated import Peer
 
 #: learners at once (etcd's default ``--max-learners``)
 MAX_LEARNERS = 1
-#: the share of the leader's committed log a learner must hold to be promoted
-LEARNER_READY = 0.9
 
 
 class ClusterService(rpc_pb2_grpc.ClusterServicer):
     def __init__(self, member: Member, membership: Membership) -> None:
         self._m = member
         self._ms = membership
-
-    def _add(self, member: rpc_pb2.Member) -> command_pb2.Command:
-        """Record ``member`` (added, or promoted), with the cluster ID it joins."""
-        return command_pb2.Command(member_add=member, cluster_id=self._m.identity.cluster_id)
 
     @unary
     async def MemberList(
@@ -62,21 +51,19 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
             members = self._ms.members()
             if any(url in m.peerURLs for m in members):
                 raise MemberError("etcdserver: Peer URLs already exists")
-            if request.isLearner and sum(m.isLearner for m in members) >= MAX_LEARNERS:
+            # A voter added to one voter would count at once, before it runs:
+            # the lone voter would lose its quorum, and the newcomer, which
+            # learns from the log that it votes, could never hear it. It joins
+            # as a learner, and the leader promotes it once it has caught up.
+            voter_later = not request.isLearner and raft.voters() == 1
+            learner = request.isLearner or voter_later
+            if learner and sum(m.isLearner for m in members) >= MAX_LEARNERS:
                 raise TooManyLearnersError()
-            if not request.isLearner and raft.voters() == 1:
-                # it would count at once, before it runs: the lone voter would
-                # lose its quorum, and the newcomer, which learns from the log
-                # that it is a voter, could never hear it
-                raise MemberError(
-                    "kvstore: a cluster with one voter cannot add a voter directly; "
-                    "add it with --learner, start it, then promote it"
-                )
             mid = member_id_of(url)
-            new = rpc_pb2.Member(ID=mid, peerURLs=[url], isLearner=request.isLearner)
-            await raft.propose(self._add(new))
+            new = rpc_pb2.Member(ID=mid, peerURLs=[url], isLearner=learner)
+            await raft.propose(self._ms.record(new, promote_when_caught_up=voter_later))
             peer = Peer(mid, "", peer_address(url))
-            if request.isLearner:
+            if learner:
                 raft.learn_peer(peer)  # Raft's membership is the voters'
             else:
                 await raft.add_member(peer)
@@ -116,29 +103,5 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         self._m.auth.state().check_admin(self._m.auth.user())
         raft = self._ms.raft("MemberPromote")
         async with self._ms.change:
-            target = self._ms.find(request.ID)
-            if not target.isLearner:
-                raise MemberNotLearnerError()
-            match, commit = await raft.ask_leader((LEARNER_PROGRESS, target.ID))
-            # the learner turns voter when it applies this record
-            promoted = rpc_pb2.Member()
-            promoted.CopyFrom(target)
-            promoted.isLearner = False
-            peer = Peer(target.ID, target.name, peer_address(target.peerURLs[0]))
-            if match != ALREADY_VOTER:  # (a try that failed after this step)
-                if match < 0 or match < commit * LEARNER_READY:
-                    raise LearnerNotReadyError()
-                if raft.voters() == 1:
-                    # a lone voter needs the new one's acknowledgement to commit
-                    # the change: it must turn voter first, on its record
-                    await raft.propose(self._add(promoted))
-                    await raft.add_member(peer)
-                    return self._promoted()
-                # the voters count it from this entry on, and know its
-                # address before it turns voter: it never waits for a heartbeat
-                await raft.add_member(peer)
-            await raft.propose(self._add(promoted))
-        return self._promoted()
-
-    def _promoted(self) -> rpc_pb2.MemberPromoteResponse:
+            await self._ms.promote(raft, self._ms.find(request.ID))
         return rpc_pb2.MemberPromoteResponse(header=self._m.header(), members=self._ms.members())

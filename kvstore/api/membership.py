@@ -1,22 +1,38 @@
 """Who is in the cluster, and the Raft-side membership operations.
 
-Shared by the Cluster service (member add/remove/list) and Maintenance
-(MoveLeader); ``change`` serializes membership changes: one at a time.
+Shared by the Cluster service (member add/remove/list/promote), Maintenance
+(MoveLeader) and the leader's own promotions (``promote_caught_up``);
+``change`` serializes membership changes: one at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from kvstore.api.context import Member
 from kvstore.api.ids import member_id_of, peer_address
-from kvstore.errors import MemberError, MemberNotFoundError, RequestTimeoutError, UnsupportedError
-from kvstore.pb import rpc_pb2
-from kvstore.raft.replicated import RaftProposer
+from kvstore.errors import (
+    KvError,
+    LearnerNotReadyError,
+    MemberError,
+    MemberNotFoundError,
+    MemberNotLearnerError,
+    RequestTimeoutError,
+    UnsupportedError,
+)
+from kvstore.pb import command_pb2, rpc_pb2
+from kvstore.raft.replicated import ALREADY_VOTER, Peer, RaftProposer
+
+logger = logging.getLogger(__name__)
 
 #: a question for the leader (with a member ID), see ``KvServer._answer``:
 #: how far its learners are, and whether that member already votes
 LEARNER_PROGRESS = "learner_progress"
+#: the share of the leader's committed log a learner must hold to be promoted
+LEARNER_READY = 0.9
+#: seconds between the leader's looks at a learner it is to promote
+AUTO_PROMOTE_INTERVAL = 0.5
 
 
 class Membership:
@@ -54,6 +70,63 @@ class Membership:
         if member is None:
             raise MemberNotFoundError()
         return member
+
+    def record(
+        self, member: rpc_pb2.Member, promote_when_caught_up: bool = False
+    ) -> command_pb2.Command:
+        """Record ``member`` (added, or promoted), with the cluster ID it joins."""
+        return command_pb2.Command(
+            member_add=member,
+            cluster_id=self._m.identity.cluster_id,
+            promote_when_caught_up=promote_when_caught_up,
+        )
+
+    async def promote(self, raft: RaftProposer, target: rpc_pb2.Member) -> None:
+        """Make learner ``target`` a voter, once it holds nine tenths of the
+        leader's committed log (as etcd). Under ``change``."""
+        if not target.isLearner:
+            raise MemberNotLearnerError()
+        match, commit = await raft.ask_leader((LEARNER_PROGRESS, target.ID))
+        # the learner turns voter when it applies this record
+        promoted = rpc_pb2.Member()
+        promoted.CopyFrom(target)
+        promoted.isLearner = False
+        peer = Peer(target.ID, target.name, peer_address(target.peerURLs[0]))
+        if match != ALREADY_VOTER:  # (a try that failed after this step)
+            if match < 0 or match < commit * LEARNER_READY:
+                raise LearnerNotReadyError()
+            if raft.voters() == 1:
+                # a lone voter needs the new one's acknowledgement to commit
+                # the change: it must turn voter first, on its record
+                await raft.propose(self.record(promoted))
+                await raft.add_member(peer)
+                return
+            # the voters count it from this entry on, and know its
+            # address before it turns voter: it never waits for a heartbeat
+            await raft.add_member(peer)
+        await raft.propose(self.record(promoted))
+
+    async def promote_caught_up(self, raft: RaftProposer) -> None:
+        """On the leader, for as long as this member runs: promote the learner
+        that was added as a voter (to a one-voter cluster) once it has caught up."""
+        while True:
+            await asyncio.sleep(AUTO_PROMOTE_INTERVAL)
+            if not raft.is_leader():
+                continue
+            with self._m.store.read() as view:
+                pending = view.auto_promote
+                target = view.members().get(pending) if pending else None
+            if target is None or not target.isLearner:
+                continue
+            async with self.change:
+                try:
+                    await self.promote(raft, self.find(target.ID))
+                except LearnerNotReadyError:
+                    continue  # not caught up yet (or not started)
+                except KvError as err:
+                    logger.info("promotion retry member_id=%x error=%s", target.ID, err.message)
+                    continue
+            logger.info("promoted member_id=%x (added as a voter)", target.ID)
 
     def raft(self, what: str) -> RaftProposer:
         proposer = self._m.proposer

@@ -102,7 +102,9 @@ class KvServer:
         self._lessor: Lessor | None = None
         self._hub: WatchHub | None = None
         self._grpc: grpc.aio.Server | None = None
-        self._publisher: asyncio.Task[None] | None = None
+        #: publishing this member's URLs, and the leader's promotions of
+        #: learners added as voters (``Membership.promote_caught_up``)
+        self._background: list[asyncio.Task[None]] = []
         #: a learner turning voter (``_follow_role``)
         self._promotion: asyncio.Task[None] | None = None
         #: this learner has seen its own member record (``_follow_role``)
@@ -198,7 +200,11 @@ class KvServer:
         for name in ["", *SERVICE_NAMES]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         if isinstance(proposer, RaftProposer):
-            self._publisher = asyncio.get_running_loop().create_task(self._publish_self(proposer))
+            loop = asyncio.get_running_loop()
+            self._background = [
+                loop.create_task(self._publish_self(proposer)),
+                loop.create_task(membership.promote_caught_up(proposer)),
+            ]
         logger.info(
             "serving name=%s member_id=%x endpoints=%s revision=%d",
             cfg.name,
@@ -343,10 +349,10 @@ class KvServer:
         return self._proposer is not None and self._proposer.is_leader()
 
     async def aclose(self) -> None:
-        if self._publisher is not None:
-            self._publisher.cancel()
+        for task in self._background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._publisher
+                await task
         if self._promotion is not None:
             # not cancelled: a Raft node half made in its thread would run on
             with contextlib.suppress(Exception):

@@ -359,12 +359,19 @@ class StateMachine:
             view.member_put(cmd.member_publish)
             return None
         if kind == "member_add":
-            view.member_put(cmd.member_add, revive=True)
+            member = cmd.member_add
+            view.member_put(member, revive=True)
             if cmd.cluster_id:
                 view.set_cluster_id(cmd.cluster_id)
+            if cmd.promote_when_caught_up and member.isLearner:
+                view.set_auto_promote(member.ID)
+            elif view.auto_promote == member.ID:
+                view.set_auto_promote(0)  # promoted (or added again, as itself)
             return None
         if kind == "member_remove":
             view.member_remove(cmd.member_remove.ID)
+            if view.auto_promote == cmd.member_remove.ID:
+                view.set_auto_promote(0)
             return None
         if kind == "barrier":
             return None

@@ -77,6 +77,7 @@ META_APPLIED_INDEX = b"applied_index"
 META_APPLIED_TERM = b"applied_term"
 META_ALARM_NOSPACE = b"alarm_nospace"
 META_CLUSTER_ID = b"cluster_id"
+META_AUTO_PROMOTE = b"auto_promote"
 
 # auth keys (in the ``auth`` database)
 AUTH_ENABLED = b"enabled"

@@ -75,6 +75,12 @@ class ReadView:
         raw = self._txn.get(records.META_CLUSTER_ID, db=self._b.meta)
         return 0 if raw is None else int.from_bytes(raw, "big")
 
+    @property
+    def auto_promote(self) -> int:
+        """The learner the leader promotes once it has caught up (0: none)."""
+        raw = self._txn.get(records.META_AUTO_PROMOTE, db=self._b.meta)
+        return 0 if raw is None else int.from_bytes(raw, "big")
+
     # ---- keys -------------------------------------------------------------
 
     def get(self, key: bytes, rev: int | None = None) -> kv_pb2.KeyValue | None:

@@ -242,3 +242,7 @@ class WriteView(ReadView):
     def set_cluster_id(self, cluster_id: int) -> None:
         self.writes += 1
         self._txn.put(records.META_CLUSTER_ID, cluster_id.to_bytes(8, "big"), db=self._b.meta)
+
+    def set_auto_promote(self, member_id: int) -> None:
+        self.writes += 1
+        self._txn.put(records.META_AUTO_PROMOTE, member_id.to_bytes(8, "big"), db=self._b.meta)

@@ -158,7 +158,12 @@ def test_a_removed_learner_stops_and_a_stranger_gets_no_log(tmp_path: Path) -> N
         assert _get(m5, b"before") is None
 
 
-def test_a_cluster_down_to_one_voter_grows_through_a_learner(tmp_path: Path) -> None:
+def test_a_cluster_down_to_one_voter_takes_a_voter_as_a_learner_it_promotes(
+    tmp_path: Path,
+) -> None:
+    """``member add`` without --learner on one voter works, as in etcd; the
+    newcomer joins as a learner (it cannot count before it runs) and the
+    leader promotes it once it has caught up."""
     with kv_cluster(tmp_path, size=2) as cluster:
         leader = cluster.leader()
         other = next(m for m in cluster.members if m is not leader)
@@ -168,33 +173,37 @@ def test_a_cluster_down_to_one_voter_grows_through_a_learner(tmp_path: Path) -> 
         _put(leader, b"/alone", b"1")
 
         m3 = cluster.add_member("m3")
-        refused = etcdctl(
-            cluster,
-            "member",
-            "add",
-            "m3",
-            f"--peer-urls={m3.peer_url}",
-            ok=False,
-            endpoints=[leader.server.url],
-        )
-        assert "cluster with one voter cannot add a voter directly" in refused.stderr
         out = etcdctl(
             cluster,
             "member",
             "add",
             "m3",
             f"--peer-urls={m3.peer_url}",
-            "--learner",
             endpoints=[leader.server.url],
         )
-        learner_id = int(out.stdout.split()[1], 16)
-        cluster.start(m3, state="existing")
-        wait_until(lambda: _get(m3, b"/alone") == b"1", timeout=30)
-        promoted = etcdctl(
-            cluster, "member", "promote", f"{learner_id:x}", endpoints=[leader.server.url]
+        assert "Member" in out.stdout and "added to cluster" in out.stdout
+        added = _members(cluster)[m3.peer_url]
+        assert added.get("isLearner") is True  # until it has caught up
+        # the lone voter still writes alone: the newcomer does not count yet
+        _put(leader, b"/still", b"alone")
+        # one newcomer at a time
+        m4 = cluster.add_member("m4")
+        refused = etcdctl(
+            cluster,
+            "member",
+            "add",
+            "m4",
+            f"--peer-urls={m4.peer_url}",
+            ok=False,
+            endpoints=[leader.server.url],
         )
-        assert "promoted in cluster" in promoted.stdout
+        assert "too many learner members in cluster" in refused.stderr
+        cluster.members.remove(m4)
+        m4.proxy.stop()
+
+        cluster.start(m3, state="existing")
         wait_until(lambda: not cluster.status(m3).isLearner, timeout=30)
+        assert _members(cluster)["m3"].get("isLearner") is not True
         _put(m3, b"/two", b"voters")
         wait_until(lambda: _get(leader, b"/two") == b"voters", timeout=30)
         # it counts: without it, the first voter alone cannot write
@@ -204,13 +213,14 @@ def test_a_cluster_down_to_one_voter_grows_through_a_learner(tmp_path: Path) -> 
 
 def test_one_member_with_peer_flags_grows_into_three(tmp_path: Path) -> None:
     """Started alone with --initial-cluster and a peer secret, a member runs
-    Raft, and grows as etcd's do: here through learners."""
+    Raft, and grows as etcd's do: m2 added as a voter (promoted by the
+    leader once it has caught up), m3 as a learner promoted by hand."""
     with kv_cluster(tmp_path, size=1) as cluster:
         (first,) = cluster.members
         etcdctl(cluster, "put", "seed", "1")
         got = etcdctl(cluster, "get", "seed")  # linearizable, with no follower to ask
         assert got.stdout.split() == ["seed", "1"]
-        for name in ("m2", "m3"):
+        for name, flags in (("m2", []), ("m3", ["--learner"])):
             new = cluster.add_member(name)
             voters = [m.server.url for m in cluster.running()]
             out = etcdctl(
@@ -219,13 +229,14 @@ def test_one_member_with_peer_flags_grows_into_three(tmp_path: Path) -> None:
                 "add",
                 name,
                 f"--peer-urls={new.peer_url}",
-                "--learner",
+                *flags,
                 endpoints=voters,
             )
             new_id = int(out.stdout.split()[1], 16)
             cluster.start(new, state="existing")
             wait_until(lambda new=new: _get(new, b"seed") == b"1", timeout=30)
-            etcdctl(cluster, "member", "promote", f"{new_id:x}", endpoints=voters)
+            if flags:
+                etcdctl(cluster, "member", "promote", f"{new_id:x}", endpoints=voters)
             wait_until(lambda new=new: not cluster.status(new).isLearner, timeout=30)
         listed = json.loads(etcdctl(cluster, "member", "list", "-w", "json").stdout)
         assert sorted(m["name"] for m in listed["members"]) == ["m1", "m2", "m3"]

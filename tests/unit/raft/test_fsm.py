@@ -294,3 +294,25 @@ def test_a_learner_publishing_its_urls_stays_a_learner(fsm: StateMachine) -> Non
     with fsm.store.read() as view:
         record = view.members()[9]
     assert record is not None and not record.isLearner
+
+
+def test_a_learner_to_promote_is_recorded_until_promoted_or_removed(fsm: StateMachine) -> None:
+    learner = rpc_pb2.Member(ID=9, peerURLs=["http://h:2380"], isLearner=True)
+    add = command_pb2.Command(member_add=learner, promote_when_caught_up=True)
+    fsm.apply_batch([Entry(1, 1, add.SerializeToString())])
+    with fsm.store.read() as view:
+        assert view.auto_promote == 9
+    promoted = rpc_pb2.Member(ID=9, peerURLs=["http://h:2380"])
+    fsm.apply_batch([Entry(2, 1, _member_cmd("member_add", promoted))])
+    with fsm.store.read() as view:
+        assert view.auto_promote == 0
+
+    fsm.apply_batch([Entry(3, 1, add.SerializeToString())])
+    remove = command_pb2.Command(member_remove=rpc_pb2.MemberRemoveRequest(ID=9))
+    other = rpc_pb2.Member(ID=10, peerURLs=["http://g:2380"], isLearner=True)
+    fsm.apply_batch([Entry(4, 1, _member_cmd("member_add", other))])  # another member
+    with fsm.store.read() as view:
+        assert view.auto_promote == 9
+    fsm.apply_batch([Entry(5, 1, remove.SerializeToString())])
+    with fsm.store.read() as view:
+        assert view.auto_promote == 0
