@@ -68,27 +68,29 @@ class Peer:
 
 @dataclass(frozen=True)
 class RaftSettings:
+    """What a member's Raft node runs with; the defaults are ``ClusterConfig``'s."""
+
     data_dir: str
     secret: str | None
-    #: host:port the Raft transport listens on (default: the advertised one)
-    bind_address: str | None = None
+    #: host:port the Raft transport listens on (None: the advertised one)
+    bind_address: str | None
     #: seconds between heartbeats while every follower has acknowledged everything
-    heartbeat: float = 0.1
+    heartbeat: float
     #: seconds between append-entries while one has not (pysyncobj's period)
-    append_entries_period: float = 0.01
-    tick_period: float = 0.005
-    election_timeout_min: float = 0.4
-    election_timeout_max: float = 1.0
-    log_compaction_entries: int = 5000
-    log_compaction_seconds: float = 300.0
+    append_entries_period: float
+    tick_period: float
+    election_timeout_min: float
+    election_timeout_max: float
+    log_compaction_entries: int
+    log_compaction_seconds: float
+    #: TLS on the peer transport (on top of the secret)
+    peer_tls: TLSConfig | None
+    #: start as a learner: a non-voting member that receives the log (see
+    #: ``RaftProposer.become_voter``)
+    learner: bool
     #: seconds a batch that only writes keys may stay uncommitted in LMDB,
     #: for later batches to share its commit (0: commit every batch)
     commit_hold: float = 0.01
-    #: TLS on the peer transport (on top of the secret)
-    peer_tls: TLSConfig | None = None
-    #: start as a learner: a non-voting member that receives the log (see
-    #: ``RaftProposer.become_voter``)
-    learner: bool = False
 
 
 #: failures after which the command may or may not be in the log: re-propose it
