@@ -66,6 +66,9 @@ logger = logging.getLogger(__name__)
 
 #: seconds between append-entries sent ahead of the heartbeat period
 EARLY_SEND_INTERVAL = 0.002
+#: bytes a peer link may hold unsent before the leader leaves it out of a send
+#: round (see ``RaftNode._SyncObj__sendAppendEntries``)
+LINK_BACKLOG = 1 << 20
 #: marks a commit announcement that needs no reply (see ``RaftNode.quiet_reply``)
 QUIET = "kv_quiet"
 #: messages that promise nothing about this member's log or vote: forwarding a
@@ -111,6 +114,11 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
             self._syncObj.flush_journal()
         self._syncObj.outgoing(node, message)
         return bool(super().send(node, message))
+
+    def backlog(self, node: Any) -> int:
+        """Bytes queued on the link to ``node`` and not yet sent (0: no link)."""
+        conn = self._connections.get(node)
+        return 0 if conn is None else int(conn.backlog())
 
     def _handshaken(self, node: Any) -> bool:
         """pysyncobj sends on a link as soon as TCP connects, but with a
@@ -257,6 +265,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         #: announcement is being handled (see ``quiet_reply``)
         self._announcing = False
         self._quiet: Any = None
+        #: (member, its next index before an acknowledgement was handled)
+        self._next_floor: tuple[Any, int] | None = None
         #: the leader is sending append-entries; it syncs once they are out
         self.sending_entries = False
         self._snapshots = SnapshotWriter(str(conf.fullDumpFile), self._write_snapshot)
@@ -464,14 +474,37 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._reads.round += 1
         started = clock.now()
         self.sending_entries = True
+        held = self._hold_backlogged()
         try:
             SyncObj._SyncObj__sendAppendEntries(self)
         finally:
             self.sending_entries = False
+            self._SyncObj__otherNodes.update(held[0])
+            self._SyncObj__readonlyNodes.update(held[1])
         self.flush_journal()
         if self._heartbeat > self._send_period and self._followers_caught_up():
             # nothing left to send or to hear about: the next one is a heartbeat
             self._SyncObj__newAppendEntriesTime = started + self._heartbeat
+
+    def _hold_backlogged(self) -> tuple[set[Any], set[Any]]:
+        """Take out of this send round (voters, read-only nodes) whose links
+        still hold more than ``LINK_BACKLOG`` bytes unsent. pysyncobj sends a
+        member that is behind as much of the log as fits in its period, every
+        period, whatever the link drains: a restarted member missing 140 MB of
+        log had the leader queue 287 MB for it, copied again as the buffer
+        grew, and it caught up in 18-42 s. The member's next entries, or the
+        next piece of its snapshot, go out in a later round, once its link
+        has drained below the bound (its place in the log is kept)."""
+        transport = self._SyncObj__transport
+        held: tuple[set[Any], set[Any]] = (set(), set())
+        for nodes, out in zip(
+            (self._SyncObj__otherNodes, self._SyncObj__readonlyNodes), held, strict=True
+        ):
+            for node in nodes:
+                if transport.backlog(node) > LINK_BACKLOG:
+                    out.add(node)
+            nodes.difference_update(out)
+        return held
 
     # ---- latency: propose, replicate and commit without waiting for a period ----
 
@@ -552,8 +585,11 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             return None
         kind = message.get("type")
         if kind == "next_node_idx":
-            if "rseq" in message and self._isLeader():
-                self._reads.acked(node, int(message["rseq"]))
+            if self._isLeader():
+                if "rseq" in message:
+                    self._reads.acked(node, int(message["rseq"]))
+                if message.get("success") and not message.get("reset"):
+                    self._next_floor = (node, int(self._SyncObj__raftNextIndex.get(node, 0)))
             return message
         if kind == readindex.REQUEST:
             request_id = message.get("id")
@@ -630,6 +666,21 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._reply_cap = None
         self._reads.echo = None
         self._quiet = None
+        if self._next_floor is not None:
+            self._keep_next_index(*self._next_floor)
+            self._next_floor = None
+
+    def _keep_next_index(self, node: Any, before: int) -> None:
+        """pysyncobj sets a member's next index to just past what it
+        acknowledged, behind the entries already sent and not yet
+        acknowledged: the next round sent those again. Under load each
+        acknowledgement arrives after further sends, and a member catching up
+        was sent its missing log about twice. A success only moves the next
+        index forward; a refusal (``reset``) still moves it back, as does a
+        link lost with entries on it (the member refuses what follows a gap)."""
+        next_index = self._SyncObj__raftNextIndex
+        if node in next_index and next_index[node] < before:
+            next_index[node] = before
 
     def quiet_reply(self, node: Any, message: Any) -> bool:
         """A follower does not acknowledge a commit announcement that it

@@ -43,6 +43,7 @@ from kvstore.raft.frames import FrameCipher, FrameCodec, FrameRefused
 logger = logging.getLogger(__name__)
 
 _AGAIN = (errno.EAGAIN, errno.EWOULDBLOCK)
+_ALL_EVENTS = POLL_EVENT_TYPE.READ | POLL_EVENT_TYPE.WRITE | POLL_EVENT_TYPE.ERROR
 #: a frame's length, before it
 _LENGTH = struct.Struct("<i")
 
@@ -60,6 +61,8 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
     _TcpConnection__trySendBuffer: Callable[[], None]
     _TcpConnection__lastReadTime: float
     _TcpConnection__timeout: float
+    _TcpConnection__fileno: int | None
+    _TcpConnection__poller: Any
     _TcpConnection__onMessageReceived: Callable[[Any], None] | None
     #: set by pysyncobj's transport: the node's ``encryptor``, here the frame cipher
     encryptor: FrameCipher | None
@@ -99,6 +102,17 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
         frame = self._frames().encode(message)
         self._TcpConnection__writeBuffer += _LENGTH.pack(len(frame)) + frame
         self._TcpConnection__trySendBuffer()
+        if self._TcpConnection__writeBuffer and self._TcpConnection__fileno is not None:
+            # pysyncobj sends the rest only with its next message; the poller
+            # sends it as soon as the socket takes more (the leader may hold
+            # its next message back while a link is backlogged)
+            self._TcpConnection__poller.subscribe(
+                self._TcpConnection__fileno, self._TcpConnection__processConnection, _ALL_EVENTS
+            )
+
+    def backlog(self) -> int:
+        """Bytes queued and not yet handed to the socket."""
+        return len(self._TcpConnection__writeBuffer)
 
     def _TcpConnection__processParseMessage(self) -> Any:
         buffer = self._TcpConnection__readBuffer
