@@ -251,6 +251,61 @@ def test_a_snapshot_that_outlasts_the_link_timeout_arrives_whole(tmp_path: Path)
         assert got.kvs[0].value == values[b"/big/23"]
 
 
+def _anon_rss(pid: int) -> int:
+    """Bytes of the process's anonymous memory (a queued send is; its mapped
+    journal and LMDB pages are not)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no RssAnon for {pid}")
+
+
+def test_a_member_behind_a_large_log_is_not_sent_it_all_at_once(tmp_path: Path) -> None:
+    """pysyncobj sent a member that is behind as much log as fit in each
+    period, whatever its link drained, and sent again what it had not yet
+    acknowledged: the leader queued about twice the missing log in memory.
+    It now holds back while a link has 1 MB unsent."""
+    with kv_cluster(tmp_path) as cluster:
+        leader = cluster.leader()
+        victim = next(m for m in cluster.members if m is not leader)
+        victim.server.kill(signal.SIGKILL)
+        channel, stub = kv(leader)
+        with channel:
+            value = os.urandom(4096)
+            pending = []
+            for t in range(1000):  # ~64 MB of log, in fewer entries than a compaction
+                ops = [
+                    rpc_pb2.RequestOp(
+                        request_put=rpc_pb2.PutRequest(key=b"/log/%04d/%02d" % (t, i), value=value)
+                    )
+                    for i in range(16)
+                ]
+                pending.append(stub.Txn.future(rpc_pb2.TxnRequest(success=ops), timeout=30))
+                if len(pending) >= 16:
+                    pending.pop(0).result()
+            for future in pending:
+                future.result()
+        pid = leader.server.proc.pid
+        before = peak = _anon_rss(pid)
+        cluster.start(victim, wait=False)
+
+        def caught_up() -> bool:
+            nonlocal peak
+            peak = max(peak, _anon_rss(pid))
+            try:
+                return (
+                    cluster.status(victim).header.revision == cluster.status(leader).header.revision
+                )
+            except grpc.RpcError:
+                return False
+
+        wait_until(caught_up, timeout=120, interval=0.02)
+        assert "installed snapshot" not in victim.server.log()  # it replayed the log
+        assert peak - before < 32 << 20, f"the leader grew by {(peak - before) >> 20} MB"
+        revision = cluster.status(victim).header.revision
+        assert len({_hash(m, revision) for m in cluster.members}) == 1
+
+
 def _put(member: Member, key: bytes, value: bytes) -> None:
     channel, stub = kv(member)
     with channel:
