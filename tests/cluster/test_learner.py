@@ -5,6 +5,7 @@ promote`` turning it into a voter that does."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import grpc
@@ -31,6 +32,14 @@ def _put(member: Member, key: bytes, value: bytes, timeout: float = 10) -> None:
     channel, stub = kv(member)
     with channel:
         stub.Put(rpc_pb2.PutRequest(key=key, value=value), timeout=timeout)
+
+
+def _member_add(
+    cluster: Cluster, new: Member, via: Member, ok: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """``etcdctl member add`` of ``new`` (as a voter), sent to ``via``."""
+    args = ("member", "add", new.name, f"--peer-urls={new.peer_url}")
+    return etcdctl(cluster, *args, ok=ok, endpoints=[via.server.url])
 
 
 def _quorum_lost(member: Member) -> bool:
@@ -173,14 +182,7 @@ def test_a_cluster_down_to_one_voter_takes_a_voter_as_a_learner_it_promotes(
         _put(leader, b"/alone", b"1")
 
         m3 = cluster.add_member("m3")
-        out = etcdctl(
-            cluster,
-            "member",
-            "add",
-            "m3",
-            f"--peer-urls={m3.peer_url}",
-            endpoints=[leader.server.url],
-        )
+        out = _member_add(cluster, m3, leader)
         assert "Member" in out.stdout and "added to cluster" in out.stdout
         added = _members(cluster)[m3.peer_url]
         assert added.get("isLearner") is True  # until it has caught up
@@ -188,15 +190,7 @@ def test_a_cluster_down_to_one_voter_takes_a_voter_as_a_learner_it_promotes(
         _put(leader, b"/still", b"alone")
         # one newcomer at a time
         m4 = cluster.add_member("m4")
-        refused = etcdctl(
-            cluster,
-            "member",
-            "add",
-            "m4",
-            f"--peer-urls={m4.peer_url}",
-            ok=False,
-            endpoints=[leader.server.url],
-        )
+        refused = _member_add(cluster, m4, leader, ok=False)
         assert "too many learner members in cluster" in refused.stderr
         cluster.members.remove(m4)
         m4.proxy.stop()
