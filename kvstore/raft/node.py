@@ -639,8 +639,12 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             last_term=int(self._SyncObj__getCurrentLogTerm()),
             last_index=int(self._SyncObj__getCurrentLogIndex()),
         )
-        answer = {"type": prevote.RESPONSE, "term": message.get("term"), "granted": granted}
-        answer["current_term"] = term
+        answer = {
+            "type": prevote.RESPONSE,
+            "term": message.get("term"),
+            "granted": granted,
+            "current_term": term,
+        }
         self._SyncObj__transport.send(node, answer)
 
     def _pre_vote_answered(self, node: Any, message: dict[str, Any], term: int) -> None:
