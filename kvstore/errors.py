@@ -124,6 +124,13 @@ class StoppedError(UnavailableError):
     message = "etcdserver: server stopped"
 
 
+class LeaderTransferTimeoutError(KvError):
+    """etcd has no gRPC code of its own for this one: it goes out as Unknown."""
+
+    code = "UNKNOWN"
+    message = "etcdserver: request timed out, leader transfer took too long"
+
+
 class InvalidAuthTokenError(KvError):
     code = "UNAUTHENTICATED"
     message = "etcdserver: invalid auth token"
@@ -252,6 +259,12 @@ class LearnerNotReadyError(MemberError):
 
 class TooManyLearnersError(MemberError):
     message = "etcdserver: too many learner members in cluster"
+
+
+class BadLeaderTransfereeError(MemberError):
+    """MoveLeader to a learner, or to an ID that is no member."""
+
+    message = "etcdserver: bad leader transferee"
 
 
 class NotForLearnerError(UnavailableError):

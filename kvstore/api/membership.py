@@ -13,12 +13,13 @@ import logging
 from kvstore.api.context import Member
 from kvstore.api.ids import member_id_of, peer_address
 from kvstore.errors import (
+    BadLeaderTransfereeError,
     KvError,
+    LeaderTransferTimeoutError,
     LearnerNotReadyError,
     MemberError,
     MemberNotFoundError,
     MemberNotLearnerError,
-    RequestTimeoutError,
     UnsupportedError,
 )
 from kvstore.pb import command_pb2, rpc_pb2
@@ -141,10 +142,13 @@ class Membership:
         raft = self.raft("MoveLeader")
         if not raft.is_leader():
             raise MemberError("etcdserver: not leader")
-        target = self.find(target_id)
-        await raft.move_leader(peer_address(target.peerURLs[0]))
-        deadline = asyncio.get_running_loop().time() + self._m.config.request_timeout
+        target = next((m for m in self.members() if target_id == m.ID), None)
+        if target is None or target.isLearner:
+            raise BadLeaderTransfereeError()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._m.config.request_timeout
+        await raft.move_leader(peer_address(target.peerURLs[0]), deadline)
         while raft.status().leader_id != target_id:
-            if asyncio.get_running_loop().time() > deadline:
-                raise RequestTimeoutError()
+            if loop.time() > deadline:
+                raise LeaderTransferTimeoutError()
             await asyncio.sleep(0.05)

@@ -33,6 +33,7 @@ from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjException
 from kvstore.config import TLSConfig
 from kvstore.errors import (
     KvError,
+    LeaderTransferTimeoutError,
     NoLeaderError,
     RequestTimeoutError,
     StoppedError,
@@ -103,6 +104,8 @@ MAX_BATCH_BYTES = 48 * 1024
 MAX_BATCH = 256
 #: seconds between tries to reach the leader with a question
 ASK_RETRY_DELAY = 0.05
+#: how often MoveLeader looks again whether its transferee has caught up
+TRANSFER_RETRY_DELAY = 0.02
 #: ``learner_progress``: the learner is a voter in the leader's membership already
 ALREADY_VOTER = -2
 
@@ -637,6 +640,14 @@ class RaftProposer:
     # ---- membership ---------------------------------------------------------------
 
     async def _membership(self, start: Callable[[Callable[[object, int], None]], None]) -> None:
+        reason = await self._on_tick(start)
+        if reason != FAIL_REASON.SUCCESS:
+            if reason == FAIL_REASON.REQUEST_DENIED:
+                raise UnavailableError("etcdserver: request denied by the Raft leader")
+            raise _failure(reason)
+
+    async def _on_tick(self, start: Callable[[Callable[[object, int], None]], None]) -> int:
+        """Run ``start(callback)`` on the tick thread; pysyncobj's reason code."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[int] = loop.create_future()
 
@@ -649,13 +660,9 @@ class RaftProposer:
 
         self.node.call_on_tick(lambda: start(done))
         try:
-            reason = await asyncio.wait_for(fut, self._timeout)
+            return await asyncio.wait_for(fut, self._timeout)
         except TimeoutError as exc:
             raise RequestTimeoutError() from exc
-        if reason != FAIL_REASON.SUCCESS:
-            if reason == FAIL_REASON.REQUEST_DENIED:
-                raise UnavailableError("etcdserver: request denied by the Raft leader")
-            raise _failure(reason)
 
     async def add_member(self, peer: Peer) -> None:
         self.learn_peer(peer)
@@ -664,8 +671,24 @@ class RaftProposer:
     async def remove_member(self, address: str) -> None:
         await self._membership(lambda cb: self.node.removeNodeFromCluster(address, callback=cb))
 
-    async def move_leader(self, address: str) -> None:
-        await self._membership(lambda cb: self.node.transferLeadership(address, callback=cb))
+    async def move_leader(self, address: str, deadline: float) -> None:
+        """Tell the voter at ``address`` to campaign (TimeoutNow) once it holds
+        the leader's whole log, as etcd's leader waits for its transferee to
+        catch up; pysyncobj refuses a transferee that is behind, which a
+        member is for a round trip after every write, and every member is
+        just after an election. ``deadline``: loop time to give up at."""
+        loop = asyncio.get_running_loop()
+        while True:
+            reason = await self._on_tick(
+                lambda cb: self.node.transferLeadership(address, callback=cb)
+            )
+            if reason == FAIL_REASON.SUCCESS:
+                return
+            if reason != FAIL_REASON.REQUEST_DENIED:
+                raise _failure(reason)
+            if loop.time() + TRANSFER_RETRY_DELAY > deadline:
+                raise LeaderTransferTimeoutError()
+            await asyncio.sleep(TRANSFER_RETRY_DELAY)
 
     def _is_member(self, address: str) -> bool:
         """The replicated member list has a member at ``address`` (tick thread):

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import threading
 from pathlib import Path
 
+import grpc
+
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from tests.support.kvcluster import etcdctl, kv_cluster
 from tests.support.procs import wait_until
 
@@ -49,3 +54,41 @@ def test_member_list_move_leader_add_and_remove(tmp_path: Path) -> None:
         status = json.loads(etcdctl(cluster, "endpoint", "status", "-w", "json").stdout)
         leaders = {s["Status"]["leader"] for s in status}
         assert len(leaders) == 1 and len(status) == 3
+
+
+def test_move_leader_waits_for_a_transferee_that_is_behind(tmp_path: Path) -> None:
+    """As etcd's leader does, ours waits for its transferee to hold the whole
+    log (it is behind for a round trip after every write, and every member is
+    right after an election), and gives up only when the request times out."""
+    with kv_cluster(tmp_path) as cluster:
+        leader = cluster.leader()
+        at_leader = [leader.server.url]
+        target, other = (m for m in cluster.members if m is not leader)
+        target_id = cluster.status(target).header.member_id
+        proc = target.server.proc
+        assert proc is not None
+        proc.send_signal(signal.SIGSTOP)
+        resume = threading.Timer(1.0, proc.send_signal, (signal.SIGCONT,))
+        try:
+            etcdctl(cluster, "put", "k", "written while the transferee sleeps", endpoints=at_leader)
+            resume.start()
+            # one call, no client retries (etcdctl's would hide a refusal)
+            with grpc.insecure_channel(leader.endpoint) as channel:
+                rpc_pb2_grpc.MaintenanceStub(channel).MoveLeader(
+                    rpc_pb2.MoveLeaderRequest(targetID=target_id), timeout=10
+                )
+        finally:
+            resume.cancel()
+            proc.send_signal(signal.SIGCONT)
+        assert cluster.leader() is target
+
+        # a member that cannot catch up: refused once the request times out
+        other_id = cluster.status(other).header.member_id
+        other.server.kill()
+        refused = etcdctl(
+            cluster, "move-leader", f"{other_id:x}", endpoints=[target.server.url], ok=False
+        )
+        assert "leader transfer took too long" in refused.stderr
+        assert cluster.leader() is target
+        refused = etcdctl(cluster, "move-leader", "dead", endpoints=[target.server.url], ok=False)
+        assert "bad leader transferee" in refused.stderr

@@ -120,7 +120,7 @@ def test_learner_follows_the_log_serves_reads_and_is_promoted(tmp_path: Path) ->
         assert status.header.cluster_id == cluster_id
 
 
-def test_promote_and_add_refusals_match_etcd(tmp_path: Path) -> None:
+def test_promote_add_and_move_refusals_match_etcd(tmp_path: Path) -> None:
     with kv_cluster(tmp_path) as cluster:
         voter_id = cluster.status(cluster.members[0]).header.member_id
         refused = etcdctl(cluster, "member", "promote", f"{voter_id:x}", ok=False)
@@ -132,6 +132,8 @@ def test_promote_and_add_refusals_match_etcd(tmp_path: Path) -> None:
         # not started: it holds none of the log
         refused = etcdctl(cluster, "member", "promote", f"{learner_id:x}", ok=False)
         assert "can only promote a learner member which is in sync with leader" in refused.stderr
+        refused = etcdctl(cluster, "move-leader", f"{learner_id:x}", ok=False)
+        assert "bad leader transferee" in refused.stderr
 
         m5 = cluster.add_member("m5")
         refused = etcdctl(
