@@ -15,7 +15,6 @@ from kvstore.api.ids import member_id_of, peer_address
 from kvstore.errors import (
     BadLeaderTransfereeError,
     KvError,
-    LeaderTransferTimeoutError,
     LearnerNotReadyError,
     MemberError,
     MemberNotFoundError,
@@ -145,10 +144,5 @@ class Membership:
         target = next((m for m in self.members() if target_id == m.ID), None)
         if target is None or target.isLearner:
             raise BadLeaderTransfereeError()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._m.config.request_timeout
-        await raft.move_leader(peer_address(target.peerURLs[0]), deadline)
-        while raft.status().leader_id != target_id:
-            if loop.time() > deadline:
-                raise LeaderTransferTimeoutError()
-            await asyncio.sleep(0.05)
+        deadline = asyncio.get_running_loop().time() + self._m.config.request_timeout
+        await raft.move_leader(peer_address(target.peerURLs[0]), target_id, deadline)

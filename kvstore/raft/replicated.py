@@ -104,8 +104,8 @@ MAX_BATCH_BYTES = 48 * 1024
 MAX_BATCH = 256
 #: seconds between tries to reach the leader with a question
 ASK_RETRY_DELAY = 0.05
-#: how often MoveLeader looks again whether its transferee has caught up
-TRANSFER_RETRY_DELAY = 0.02
+#: how often MoveLeader looks again at its transferee (caught up? leading?)
+TRANSFER_POLL = 0.02
 #: ``learner_progress``: the learner is a voter in the leader's membership already
 ALREADY_VOTER = -2
 
@@ -671,24 +671,32 @@ class RaftProposer:
     async def remove_member(self, address: str) -> None:
         await self._membership(lambda cb: self.node.removeNodeFromCluster(address, callback=cb))
 
-    async def move_leader(self, address: str, deadline: float) -> None:
-        """Tell the voter at ``address`` to campaign (TimeoutNow) once it holds
-        the leader's whole log, as etcd's leader waits for its transferee to
-        catch up; pysyncobj refuses a transferee that is behind, which a
-        member is for a round trip after every write, and every member is
-        just after an election. ``deadline``: loop time to give up at."""
+    async def move_leader(self, address: str, member_id: int, deadline: float) -> None:
+        """Make the voter at ``address`` (``member_id``) the leader by the
+        time ``deadline`` (loop time) comes, as etcd's MoveLeader does.
+
+        The leader sends it TimeoutNow once it holds the leader's whole log:
+        pysyncobj refuses a target that is behind, which a member is for a
+        round trip after every write, and every member is right after an
+        election. While leadership has not moved, the leader sends it again
+        every minimum election timeout: the target ignores a TimeoutNow that
+        comes before it has heard this leader (it just restarted), and one
+        lost with its link."""
         loop = asyncio.get_running_loop()
-        while True:
-            reason = await self._on_tick(
-                lambda cb: self.node.transferLeadership(address, callback=cb)
-            )
-            if reason == FAIL_REASON.SUCCESS:
-                return
-            if reason != FAIL_REASON.REQUEST_DENIED:
-                raise _failure(reason)
-            if loop.time() + TRANSFER_RETRY_DELAY > deadline:
+        send_at = loop.time()
+        while self.status().leader_id != member_id:
+            now = loop.time()
+            if now >= deadline:
                 raise LeaderTransferTimeoutError()
-            await asyncio.sleep(TRANSFER_RETRY_DELAY)
+            if now >= send_at and self.is_leader():
+                reason = await self._on_tick(
+                    lambda cb: self.node.transferLeadership(address, callback=cb)
+                )
+                if reason == FAIL_REASON.SUCCESS:
+                    send_at = now + self._settings.election_timeout_min
+                elif reason not in (FAIL_REASON.REQUEST_DENIED, FAIL_REASON.NOT_LEADER):
+                    raise _failure(reason)
+            await asyncio.sleep(TRANSFER_POLL)
 
     def _is_member(self, address: str) -> bool:
         """The replicated member list has a member at ``address`` (tick thread):

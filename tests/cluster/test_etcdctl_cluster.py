@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
-from tests.support.kvcluster import etcdctl, kv_cluster
+from tests.support.kvcluster import Member, etcdctl, kv_cluster
 from tests.support.procs import wait_until
 
 
@@ -56,39 +56,47 @@ def test_member_list_move_leader_add_and_remove(tmp_path: Path) -> None:
         assert len(leaders) == 1 and len(status) == 3
 
 
-def test_move_leader_waits_for_a_transferee_that_is_behind(tmp_path: Path) -> None:
+def _move_leader(leader: Member, target_id: int) -> None:
+    """One MoveLeader call, no client retries (etcdctl's would hide a refusal)."""
+    with grpc.insecure_channel(leader.endpoint) as channel:
+        rpc_pb2_grpc.MaintenanceStub(channel).MoveLeader(
+            rpc_pb2.MoveLeaderRequest(targetID=target_id), timeout=10
+        )
+
+
+def test_move_leader_waits_for_a_transferee_to_be_ready(tmp_path: Path) -> None:
     """As etcd's leader does, ours waits for its transferee to hold the whole
     log (it is behind for a round trip after every write, and every member is
-    right after an election), and gives up only when the request times out."""
+    right after an election) and to hear it (just restarted), and gives up
+    only when the request times out."""
     with kv_cluster(tmp_path) as cluster:
         leader = cluster.leader()
-        at_leader = [leader.server.url]
         target, other = (m for m in cluster.members if m is not leader)
         target_id = cluster.status(target).header.member_id
+        other_id = cluster.status(other).header.member_id
         proc = target.server.proc
         assert proc is not None
         proc.send_signal(signal.SIGSTOP)
         resume = threading.Timer(1.0, proc.send_signal, (signal.SIGCONT,))
         try:
-            etcdctl(cluster, "put", "k", "written while the transferee sleeps", endpoints=at_leader)
+            etcdctl(cluster, "put", "k", "transferee asleep", endpoints=[leader.server.url])
             resume.start()
-            # one call, no client retries (etcdctl's would hide a refusal)
-            with grpc.insecure_channel(leader.endpoint) as channel:
-                rpc_pb2_grpc.MaintenanceStub(channel).MoveLeader(
-                    rpc_pb2.MoveLeaderRequest(targetID=target_id), timeout=10
-                )
+            _move_leader(leader, target_id)
         finally:
             resume.cancel()
             proc.send_signal(signal.SIGCONT)
         assert cluster.leader() is target
 
-        # a member that cannot catch up: refused once the request times out
-        other_id = cluster.status(other).header.member_id
         other.server.kill()
-        refused = etcdctl(
-            cluster, "move-leader", f"{other_id:x}", endpoints=[target.server.url], ok=False
-        )
+        cluster.start(other, state="existing")
+        _move_leader(target, other_id)  # before it has heard the leader again
+        assert cluster.leader() is other
+
+        # a member that cannot catch up: refused once the request times out
+        target.server.kill()
+        at_leader = [other.server.url]
+        refused = etcdctl(cluster, "move-leader", f"{target_id:x}", endpoints=at_leader, ok=False)
         assert "leader transfer took too long" in refused.stderr
-        assert cluster.leader() is target
-        refused = etcdctl(cluster, "move-leader", "dead", endpoints=[target.server.url], ok=False)
+        assert cluster.leader() is other
+        refused = etcdctl(cluster, "move-leader", "dead", endpoints=at_leader, ok=False)
         assert "bad leader transferee" in refused.stderr
