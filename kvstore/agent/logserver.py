@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
+
+from kvstore.httpmini import head, read_request, respond
 
 logger = logging.getLogger(__name__)
 
@@ -40,39 +41,28 @@ class LogServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request = await reader.readline()
-            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = request.decode(errors="replace").split()
-            url = urllib.parse.urlsplit(parts[1] if len(parts) > 1 else "/")
-            query = urllib.parse.parse_qs(url.query)
-            segments = [urllib.parse.unquote(s) for s in url.path.strip("/").split("/")]
+            request = await read_request(reader)
+            if request is None:
+                await respond(writer, 400, b"not an HTTP request\n")
+                return
+            segments = request.path.strip("/").split("/")
             if len(segments) == 3:
                 segments.append("")  # no container named: the pod's only one
             if len(segments) != 4 or segments[0] != "containerLogs":
-                await self._answer(writer, 404, "use /containerLogs/NAMESPACE/POD/CONTAINER\n")
+                await respond(writer, 404, b"use /containerLogs/NAMESPACE/POD/CONTAINER\n")
                 return
-            previous = query.get("previous", ["false"])[0] == "true"
+            previous = request.param("previous", "false") == "true"
             found = self.locate(segments[1], segments[2], segments[3], previous)
             if isinstance(found, str):
-                await self._answer(writer, 404, found + "\n")
+                await respond(writer, 404, found.encode() + b"\n")
                 return
             path, live = found
-            writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")
-            await self._stream(writer, path, live, query.get("follow", ["false"])[0] == "true")
+            writer.write(head(200, "text/plain"))
+            await self._stream(writer, path, live, request.param("follow", "false") == "true")
         except (ConnectionError, OSError) as exc:
             logger.debug("log client went away: %s", exc)
         finally:
             writer.close()
-
-    async def _answer(self, writer: asyncio.StreamWriter, code: int, text: str) -> None:
-        body = text.encode()
-        writer.write(
-            f"HTTP/1.0 {code} {'OK' if code == 200 else 'Not Found'}\r\n"
-            f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
-        await writer.drain()
 
     async def _stream(
         self, writer: asyncio.StreamWriter, path: Path, live: Callable[[], bool], follow: bool
