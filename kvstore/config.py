@@ -126,6 +126,8 @@ class ServerConfig:
     storage: StorageConfig
     listen_client_urls: tuple[str, ...] = (DEFAULT_CLIENT_URL,)
     advertise_client_urls: tuple[str, ...] = (DEFAULT_CLIENT_URL,)
+    #: http:// URLs serving /metrics and /health (etcd's --listen-metrics-urls)
+    listen_metrics_urls: tuple[str, ...] = ()
     initial_advertise_peer_urls: tuple[str, ...] = ("http://127.0.0.1:2380",)
     cluster: ClusterConfig | None = None
     lease: LeaseConfig = field(default_factory=LeaseConfig)

@@ -9,6 +9,7 @@ import logging
 import re
 import signal
 import sys
+import urllib.parse
 from pathlib import Path
 
 import uvloop
@@ -58,6 +59,24 @@ def url_list(text: str) -> tuple[str, ...]:
     return urls
 
 
+def metrics_url_list(text: str) -> tuple[str, ...]:
+    """``--listen-metrics-urls``: http://HOST:PORT,... (https is not served)."""
+    urls = tuple(u.strip() for u in text.split(",") if u.strip())
+    if not urls:
+        raise argparse.ArgumentTypeError("expected at least one URL")
+    for url in urls:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme != "http":
+            raise argparse.ArgumentTypeError(f"{url}: only http:// metrics URLs are served")
+        try:
+            port = parsed.port
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{url}: {exc}") from exc
+        if not parsed.hostname or port is None:
+            raise argparse.ArgumentTypeError(f"{url}: needs a host and a port")
+    return urls
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kvstore", description="kvstore member: an etcd v3 API server in Python"
@@ -67,6 +86,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="data directory (default: NAME.kvstore)")
     p.add_argument("--listen-client-urls", type=url_list, default=(DEFAULT_CLIENT_URL,))
     p.add_argument("--advertise-client-urls", type=url_list, default=None)
+    p.add_argument(
+        "--listen-metrics-urls",
+        type=metrics_url_list,
+        default=(),
+        help="http://HOST:PORT,... serving /metrics (Prometheus) and /health, as etcd's",
+    )
     p.add_argument(
         "--initial-advertise-peer-urls", type=url_list, default=("http://127.0.0.1:2380",)
     )
@@ -308,6 +333,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         ),
         listen_client_urls=args.listen_client_urls,
         advertise_client_urls=args.advertise_client_urls or args.listen_client_urls,
+        listen_metrics_urls=args.listen_metrics_urls,
         initial_advertise_peer_urls=peer_urls,
         cluster=cluster,
         lease=LeaseConfig(),

@@ -31,6 +31,7 @@ from kvstore.api.learner import learner_gate
 from kvstore.api.lease import LeaseService
 from kvstore.api.maintenance import MaintenanceService
 from kvstore.api.membership import LEARNER_PROGRESS, Membership
+from kvstore.api.monitoring import MonitoringServer
 from kvstore.api.registry import Handler, WrappingServer
 from kvstore.api.watch import WatchService
 from kvstore.auth.jwt_tokens import JwtTokens
@@ -110,6 +111,7 @@ class KvServer:
         #: this learner has seen its own member record (``_follow_role``)
         self._was_member = False
         self._health: health.aio.HealthServicer | None = None
+        self._monitoring: MonitoringServer | None = None
         self.identity = Identity(cluster_id=0, member_id=member_id)
         self.identity.cluster_id = self._cluster_id()
 
@@ -197,6 +199,9 @@ class KvServer:
                 self.ports.append(_listen(server, url, None))
         await server.start()
         self._health = health_servicer
+        if cfg.listen_metrics_urls:
+            self._monitoring = MonitoringServer(member, cfg.listen_metrics_urls)
+            await self._monitoring.start()
         for name in ["", *SERVICE_NAMES]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         if isinstance(proposer, RaftProposer):
@@ -357,6 +362,8 @@ class KvServer:
             # not cancelled: a Raft node half made in its thread would run on
             with contextlib.suppress(Exception):
                 await self._promotion
+        if self._monitoring is not None:
+            await self._monitoring.aclose()
         if self._health is not None:
             for name in ["", *SERVICE_NAMES]:
                 await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -146,7 +146,7 @@ def etcd_binary() -> str | None:
     return shutil.which("etcd")
 
 
-def etcd_process(tmp: Path, name: str = "default") -> ServerProcess:
+def etcd_process(tmp: Path, name: str = "default", extra: list[str] | None = None) -> ServerProcess:
     binary = etcd_binary()
     if binary is None:
         raise RuntimeError("Debian's etcd-server is not installed (apt-get install etcd-server)")
@@ -170,6 +170,7 @@ def etcd_process(tmp: Path, name: str = "default") -> ServerProcess:
         f"{name}=http://127.0.0.1:{peer}",
         "--log-level",
         "error",
+        *(extra or []),
     ]
     env = {"ETCD_UNSUPPORTED_ARCH": os.uname().machine} if os.uname().machine != "x86_64" else {}
     return ServerProcess(

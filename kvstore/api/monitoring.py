@@ -1,0 +1,188 @@
+"""etcd's monitoring endpoints on ``--listen-metrics-urls``: ``GET /metrics``
+(Prometheus text; etcd's metric names for what a member knows of itself, and
+the process's memory, CPU and file descriptors) and ``GET /health``
+(``{"health":"true"}``, or 503 and ``"false"``: an alarm is raised, there is no
+leader, or a linearizable read fails within a second).
+
+Metrics are read off the member when scraped; nothing on the request path
+counts for them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import urllib.parse
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from kvstore.api.context import Member
+from kvstore.api.maintenance import ETCD_API_VERSION
+from kvstore.errors import KvError
+from kvstore.httpmini import read_request, respond
+
+logger = logging.getLogger(__name__)
+
+#: as etcd's /health: the linearizable read it makes must answer within this
+HEALTH_READ_TIMEOUT = 1.0
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+CLUSTER_VERSION = "3.4"
+
+
+class MemberCollector(Collector):
+    """etcd's names for the member's state, read at scrape time."""
+
+    def __init__(self, member: Member) -> None:
+        self._m = member
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._m
+        raft = m.proposer.status()
+        backend = m.store.backend
+
+        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, doc, value=value)
+
+        def labelled(name: str, doc: str, label: str, value: str) -> GaugeMetricFamily:
+            family = GaugeMetricFamily(name, doc, labels=[label])
+            family.add_metric([value], 1)
+            return family
+
+        yield labelled(
+            "etcd_server_version", "Which version is running.", "server_version", ETCD_API_VERSION
+        )
+        yield labelled(
+            "etcd_cluster_version",
+            "Which cluster version is running.",
+            "cluster_version",
+            CLUSTER_VERSION,
+        )
+        yield labelled(
+            "etcd_server_id",
+            "Server or member ID in hexadecimal format.",
+            "server_id",
+            f"{m.identity.member_id:x}",
+        )
+        yield gauge(
+            "etcd_server_has_leader",
+            "Whether or not a leader exists. 1 is existence.",
+            int(raft.leader_id != 0),
+        )
+        yield gauge(
+            "etcd_server_is_leader",
+            "Whether or not this member is a leader.",
+            int(raft.leader_id == m.identity.member_id),
+        )
+        yield gauge(
+            "etcd_server_is_learner", "Whether or not this member is a learner.", int(raft.learner)
+        )
+        yield gauge(
+            "etcd_server_proposals_committed_total",
+            "The total number of consensus proposals committed.",
+            raft.commit_index,
+        )
+        yield gauge(
+            "etcd_server_proposals_applied_total",
+            "The total number of consensus proposals applied.",
+            raft.applied_index,
+        )
+        yield gauge(
+            "etcd_server_quota_backend_bytes",
+            "Current backend storage quota size in bytes.",
+            m.config.storage.quota_bytes,
+        )
+        yield gauge(
+            "etcd_mvcc_db_total_size_in_bytes",
+            "Total size of the underlying database physically allocated in bytes.",
+            backend.file_size(),
+        )
+        yield gauge(
+            "etcd_mvcc_db_total_size_in_use_in_bytes",
+            "Total size of the underlying database logically in use in bytes.",
+            backend.size_in_use(),
+        )
+        yield gauge(
+            "etcd_debugging_mvcc_current_revision",
+            "The current revision of store.",
+            m.store.revision,
+        )
+        yield gauge(
+            "etcd_debugging_mvcc_compact_revision",
+            "The revision of the last compaction in store.",
+            m.store.compacted,
+        )
+        yield gauge(
+            "etcd_debugging_mvcc_watcher_total", "Total number of watchers.", m.hub.watcher_count
+        )
+
+
+def registry_for(member: Member) -> CollectorRegistry:
+    """The member's own registry (no process-wide one): its state and its process."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MemberCollector(member))
+    ProcessCollector(registry=registry)
+    return registry
+
+
+async def healthy(member: Member, excluded_alarms: set[str]) -> bool:
+    """etcd 3.4's /health: no alarm (but those excluded), a leader, and a
+    linearizable read answered within a second."""
+    if member.store.nospace_alarm and "NOSPACE" not in excluded_alarms:
+        return False
+    if member.proposer.status().leader_id == 0:
+        return False
+    try:
+        await asyncio.wait_for(member.proposer.read_barrier(), HEALTH_READ_TIMEOUT)
+    except (TimeoutError, KvError):
+        return False
+    return True
+
+
+class MonitoringServer:
+    """HTTP on each of ``urls`` (http:// only), on the member's event loop."""
+
+    def __init__(self, member: Member, urls: tuple[str, ...]) -> None:
+        self._m = member
+        self._urls = urls
+        self._registry = registry_for(member)
+        self._servers: list[asyncio.Server] = []
+        self.ports: list[int] = []
+
+    async def start(self) -> None:
+        for url in self._urls:
+            parsed = urllib.parse.urlsplit(url)
+            server = await asyncio.start_server(self._serve, parsed.hostname, parsed.port)
+            self._servers.append(server)
+            self.ports.append(int(server.sockets[0].getsockname()[1]))
+
+    async def aclose(self) -> None:
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 2)
+        self._servers = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await read_request(reader)
+            if request is None:
+                await respond(writer, 400, b"not an HTTP request\n")
+            elif request.path not in ("/metrics", "/health"):
+                await respond(writer, 404, b"404 page not found\n")
+            elif request.method != "GET":
+                await respond(writer, 405, b"Method Not Allowed\n")
+            elif request.path == "/metrics":
+                await respond(writer, 200, generate_latest(self._registry), PROMETHEUS_TEXT)
+            else:
+                excluded = set(request.query.get("exclude", []))
+                ok = await healthy(self._m, excluded)
+                body = b'{"health":"true"}' if ok else b'{"health":"false"}\n'  # as etcd's
+                await respond(writer, 200 if ok else 503, body)
+        except (ConnectionError, OSError) as exc:
+            logger.debug("monitoring client went away: %s", exc)
+        finally:
+            writer.close()
