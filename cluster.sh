@@ -6,7 +6,7 @@
 #   ./cluster.sh kill NAME | restart NAME | logs NAME
 #
 # Client ports: 2379, 22379, 32379, ... (member i > 1 listens on P + i*10000);
-# each peer port is its client port + 1. Data, logs and pids live in .cluster/
+# each peer port is its client port + 1, its /metrics and /health port + 2. Data, logs and pids live in .cluster/
 # (or $KVSTORE_CLUSTER_DIR). The first start creates .venv and installs kvstore.
 # --tls (on the first start): a throwaway CA and certificates in .cluster/tls/,
 # https client URLs with mutual TLS (client certificate: tls/client.crt, CN root),
@@ -61,6 +61,7 @@ start_member() { # name
   "$PY" -m kvstore --name "$name" --data-dir "$DIR/$name" \
     --listen-client-urls "$scheme://127.0.0.1:$2" --advertise-client-urls "$scheme://127.0.0.1:$2" \
     --initial-cluster "$(cat "$DIR/initial-cluster")" --peer-secret-file "$DIR/secret" \
+    --listen-metrics-urls "http://127.0.0.1:$(($2 + 2))" \
     "${tls_flags[@]}" --log-format text >>"$DIR/$name.log" 2>&1 &
   echo $! >"$DIR/$name.pid"
 }

@@ -11,16 +11,17 @@ from pathlib import Path
 import grpc
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from tests.support.http import get
 from tests.support.procs import REPO_ROOT, wait_until
 
 
 def _free_base() -> int:
-    """A base port P with P, P+1, P+20000, P+20001, P+30000, P+30001 all free."""
+    """A base port P with P, P+1 and P+2 free, and the same past P+20000 and P+30000."""
     for _ in range(200):
         # all six below the ephemeral range (32768-60999 here), where an
         # outgoing connection could take a port between this check and its use
         base = random.randint(1100, 2700)
-        ports = [base, base + 1, base + 20000, base + 20001, base + 30000, base + 30001]
+        ports = [b + i for b in (base, base + 20000, base + 30000) for i in range(3)]
         try:
             socks = []
             for port in ports:
@@ -62,6 +63,8 @@ def test_cluster_sh_lifecycle(tmp_path: Path) -> None:
 
         with grpc.insecure_channel(endpoints[1]) as ch:
             rpc_pb2_grpc.KVStub(ch).Put(rpc_pb2.PutRequest(key=b"sh", value=b"ok"), timeout=10)
+        for port in (base + 2, base + 20002, base + 30002):  # etcd's 2379 -> 2381
+            wait_until(lambda p=port: get(f"http://127.0.0.1:{p}/health")[0] == 200, timeout=30)
 
         killed = run(tmp_path, "kill", "m1")
         assert killed.returncode == 0 and "killed m1" in killed.stdout
