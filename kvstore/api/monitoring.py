@@ -42,81 +42,79 @@ class MemberCollector(Collector):
         m = self._m
         raft = m.proposer.status()
         backend = m.store.backend
-
-        def gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, doc, value=value)
-
-        def labelled(name: str, doc: str, label: str, value: str) -> GaugeMetricFamily:
+        for name, doc, label, text in (
+            (
+                "etcd_server_version",
+                "Which version is running.",
+                "server_version",
+                ETCD_API_VERSION,
+            ),
+            (
+                "etcd_cluster_version",
+                "Which cluster version is running.",
+                "cluster_version",
+                CLUSTER_VERSION,
+            ),
+            (
+                "etcd_server_id",
+                "Server or member ID in hexadecimal format.",
+                "server_id",
+                f"{m.identity.member_id:x}",
+            ),
+        ):
             family = GaugeMetricFamily(name, doc, labels=[label])
-            family.add_metric([value], 1)
-            return family
-
-        yield labelled(
-            "etcd_server_version", "Which version is running.", "server_version", ETCD_API_VERSION
-        )
-        yield labelled(
-            "etcd_cluster_version",
-            "Which cluster version is running.",
-            "cluster_version",
-            CLUSTER_VERSION,
-        )
-        yield labelled(
-            "etcd_server_id",
-            "Server or member ID in hexadecimal format.",
-            "server_id",
-            f"{m.identity.member_id:x}",
-        )
-        yield gauge(
-            "etcd_server_has_leader",
-            "Whether or not a leader exists. 1 is existence.",
-            int(raft.leader_id != 0),
-        )
-        yield gauge(
-            "etcd_server_is_leader",
-            "Whether or not this member is a leader.",
-            int(raft.leader_id == m.identity.member_id),
-        )
-        yield gauge(
-            "etcd_server_is_learner", "Whether or not this member is a learner.", int(raft.learner)
-        )
-        yield gauge(
-            "etcd_server_proposals_committed_total",
-            "The total number of consensus proposals committed.",
-            raft.commit_index,
-        )
-        yield gauge(
-            "etcd_server_proposals_applied_total",
-            "The total number of consensus proposals applied.",
-            raft.applied_index,
-        )
-        yield gauge(
-            "etcd_server_quota_backend_bytes",
-            "Current backend storage quota size in bytes.",
-            m.config.storage.quota_bytes,
-        )
-        yield gauge(
-            "etcd_mvcc_db_total_size_in_bytes",
-            "Total size of the underlying database physically allocated in bytes.",
-            backend.file_size(),
-        )
-        yield gauge(
-            "etcd_mvcc_db_total_size_in_use_in_bytes",
-            "Total size of the underlying database logically in use in bytes.",
-            backend.size_in_use(),
-        )
-        yield gauge(
-            "etcd_debugging_mvcc_current_revision",
-            "The current revision of store.",
-            m.store.revision,
-        )
-        yield gauge(
-            "etcd_debugging_mvcc_compact_revision",
-            "The revision of the last compaction in store.",
-            m.store.compacted,
-        )
-        yield gauge(
-            "etcd_debugging_mvcc_watcher_total", "Total number of watchers.", m.hub.watcher_count
-        )
+            family.add_metric([text], 1)
+            yield family
+        for name, doc, value in (
+            (
+                "etcd_server_has_leader",
+                "Whether or not a leader exists. 1 is existence.",
+                raft.leader_id != 0,
+            ),
+            (
+                "etcd_server_is_leader",
+                "Whether or not this member is a leader.",
+                raft.leader_id == m.identity.member_id,
+            ),
+            ("etcd_server_is_learner", "Whether or not this member is a learner.", raft.learner),
+            (
+                "etcd_server_proposals_committed_total",
+                "The total number of consensus proposals committed.",
+                raft.commit_index,
+            ),
+            (
+                "etcd_server_proposals_applied_total",
+                "The total number of consensus proposals applied.",
+                raft.applied_index,
+            ),
+            (
+                "etcd_server_quota_backend_bytes",
+                "Current backend storage quota size in bytes.",
+                m.config.storage.quota_bytes,
+            ),
+            (
+                "etcd_mvcc_db_total_size_in_bytes",
+                "Total size of the underlying database physically allocated in bytes.",
+                backend.file_size(),
+            ),
+            (
+                "etcd_mvcc_db_total_size_in_use_in_bytes",
+                "Total size of the underlying database logically in use in bytes.",
+                backend.size_in_use(),
+            ),
+            (
+                "etcd_debugging_mvcc_current_revision",
+                "The current revision of store.",
+                m.store.revision,
+            ),
+            (
+                "etcd_debugging_mvcc_compact_revision",
+                "The revision of the last compaction in store.",
+                m.store.compacted,
+            ),
+            ("etcd_debugging_mvcc_watcher_total", "Total number of watchers.", m.hub.watcher_count),
+        ):
+            yield GaugeMetricFamily(name, doc, value=float(value))
 
 
 def registry_for(member: Member) -> CollectorRegistry:
