@@ -12,11 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import urllib.parse
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from kvstore.api.context import Member
@@ -115,6 +121,45 @@ class MemberCollector(Collector):
             ("etcd_debugging_mvcc_watcher_total", "Total number of watchers.", m.hub.watcher_count),
         ):
             yield GaugeMetricFamily(name, doc, value=float(value))
+        consensus = m.proposer.metrics()
+        yield GaugeMetricFamily(
+            "etcd_server_proposals_pending",
+            "The current number of pending proposals to commit.",
+            value=consensus.proposals_pending,
+        )
+        for name, doc, count in (
+            (
+                "etcd_server_leader_changes_seen_total",
+                "The number of leader changes seen.",
+                consensus.leader_changes,
+            ),
+            (
+                "etcd_server_proposals_failed_total",
+                "The total number of failed proposals seen.",
+                consensus.proposals_failed,
+            ),
+        ):
+            yield CounterMetricFamily(name, doc, value=count)
+        durations = [
+            (
+                "etcd_disk_backend_commit_duration_seconds",
+                "The latency distributions of commit called by backend.",
+                backend.commit_durations,
+            )
+        ]
+        if consensus.wal_fsync is not None:
+            durations.append(
+                (
+                    "etcd_disk_wal_fsync_duration_seconds",
+                    "The latency distributions of fsync called by WAL.",
+                    consensus.wal_fsync,
+                )
+            )
+        for name, doc, observed in durations:
+            buckets = [
+                ("+Inf" if le == math.inf else repr(le), n) for le, n in observed.cumulative()
+            ]
+            yield HistogramMetricFamily(name, doc, buckets=buckets, sum_value=observed.sum)
 
 
 def registry_for(member: Member) -> CollectorRegistry:

@@ -27,6 +27,7 @@ from kvstore.raft.fsm import Duplicate, Entry, StateMachine
 from kvstore.raft.proposer import (
     Answer,
     EffectsListener,
+    ProposerMetrics,
     Question,
     QuestionHandler,
     RaftStatus,
@@ -65,6 +66,8 @@ class LocalProposer:
         self._timer: asyncio.TimerHandle | None = None
         self._applied = 0
         self._stopped = False
+        #: proposals that timed out (for /metrics)
+        self._failed = 0
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -115,6 +118,7 @@ class LocalProposer:
         while deadlines and (deadlines[0][1].done() or deadlines[0][0] <= now):
             _, fut = deadlines.popleft()
             if not fut.done():
+                self._failed += 1
                 fut.set_exception(RequestTimeoutError())
         if deadlines and not self._stopped:
             self._timer = loop.call_at(deadlines[0][0], self._expire)
@@ -141,6 +145,14 @@ class LocalProposer:
 
     def status(self) -> RaftStatus:
         return RaftStatus(self._member_id, TERM, self._applied, self._applied)
+
+    def metrics(self) -> ProposerMetrics:
+        return ProposerMetrics(
+            leader_changes=1,  # this member, from its start
+            proposals_pending=sum(not fut.done() for _, fut in self._deadlines),
+            proposals_failed=self._failed,
+            wal_fsync=None,
+        )
 
     def term(self) -> int:
         return TERM

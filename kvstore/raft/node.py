@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +52,7 @@ from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.syncobj import _RAFT_STATE
 from pysyncobj.transport import TCPTransport
 
+from kvstore.durations import Durations
 from kvstore.raft import clock, leaderask, prevote, readindex, transfer
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.frames import FrameCipher
@@ -284,6 +286,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._held_answers: list[tuple[Any, Any]] | None = None
         self._tick_calls: deque[Callable[[], None]] = deque()
         self.addOnTickCallback(self._on_tick)
+        #: for /metrics: the journal's syncs, and the leaders this member has seen
+        self.fsync_durations = Durations()
+        self.leader_changes = 0
+        self._seen_leader: Any = None
 
     def _onTick(self, timeToWait: float = 0.0) -> None:
         # Proposals that woke this thread go into the log first, and out in
@@ -361,6 +367,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         return all(match.get(node, 0) >= last for node in nodes if node in connected)
 
     def _on_tick(self) -> None:
+        leader = self._SyncObj__raftLeader
+        if leader is not None and leader != self._seen_leader:
+            self.leader_changes += 1
+        self._seen_leader = leader
         self.flush_pending()
         for node_id in self.learner_links.revoked(clock.now()):
             self._SyncObj__transport.drop_readonly(node_id)
@@ -795,7 +805,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             last = journal[-1] if len(journal) else (None, 0, 0)
             state = (offset, len(journal), last[1], last[2])
             if state != self._flushed_state:
+                started = time.perf_counter()
                 _sync_journal(journal)
+                self.fsync_durations.observe(time.perf_counter() - started)
                 self._flushed_state = state
         if self._meta_dirty and self._journal_path is not None:
             meta = self._journal_path + ".meta"

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from google.protobuf.message import Message
 
+from kvstore.durations import Durations
 from kvstore.pb import command_pb2
 from kvstore.storage.effects import Effects
 
@@ -27,6 +28,21 @@ class RaftStatus:
     applied_index: int
     #: a learner: receives the log, counts for nothing (see ``RaftSettings.learner``)
     learner: bool = False
+
+
+@dataclass(frozen=True)
+class ProposerMetrics:
+    """What /metrics reports of a member's consensus (etcd's names in
+    ``kvstore.api.monitoring``)."""
+
+    #: times this member saw a new leader (itself included)
+    leader_changes: int
+    #: proposals waiting for their outcome
+    proposals_pending: int
+    #: proposals that got no outcome: timed out, no leader, leader lost
+    proposals_failed: int
+    #: the Raft journal's syncs; None without Raft (no journal)
+    wal_fsync: Durations | None
 
 
 #: a question about state only the leader keeps in memory, and its answer
@@ -72,6 +88,8 @@ class Proposer(Protocol):
     def is_leader(self) -> bool: ...
 
     def status(self) -> RaftStatus: ...
+
+    def metrics(self) -> ProposerMetrics: ...
 
     def term(self) -> int:
         """The current Raft term (what ``status().term`` says, for every response header)."""

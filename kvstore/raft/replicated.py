@@ -49,6 +49,7 @@ from kvstore.raft.peertls import PeerTLS
 from kvstore.raft.proposer import (
     Answer,
     EffectsListener,
+    ProposerMetrics,
     Question,
     QuestionHandler,
     RaftStatus,
@@ -166,6 +167,8 @@ class RaftProposer:
         #: on the tick thread by ``_drain_outbox``)
         self._outbox: deque[tuple[int, command_pb2.Command]] = deque()
         self._drain_scheduled = False
+        #: proposals that got no outcome (for /metrics)
+        self._failed = 0
         #: questions for the leader not yet handed to the tick thread (the same way)
         self._questions: deque[tuple[Question, asyncio.Future[Answer | None]]] = deque()
         self._questions_scheduled = False
@@ -284,8 +287,12 @@ class RaftProposer:
             async with asyncio.timeout(wait):
                 return await fut
         except TimeoutError as exc:
+            self._failed += 1
             no_leader = self.status().leader_id == 0
             raise (NoLeaderError() if no_leader else RequestTimeoutError()) from exc
+        except UnavailableError:  # no outcome (not a refusal by the state machine)
+            self._failed += 1
+            raise
         finally:
             self._waiting.pop(request_id, None)
 
@@ -570,6 +577,15 @@ class RaftProposer:
             int(self._node.raftCommitIndex),
             int(self._node.raftLastApplied),
             self._learner,
+        )
+
+    def metrics(self) -> ProposerMetrics:
+        node = self._node
+        return ProposerMetrics(
+            leader_changes=node.leader_changes if node is not None else 0,
+            proposals_pending=len(self._waiting),
+            proposals_failed=self._failed,
+            wal_fsync=node.fsync_durations if node is not None else None,
         )
 
     def term(self) -> int:

@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +35,7 @@ from typing import Any
 import lmdb
 
 from kvstore.config import StorageConfig
+from kvstore.durations import Durations
 from kvstore.errors import NoSpaceError
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ class Backend:
         self.path.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._gate = SharedGate()
+        #: LMDB commits, sync included (for /metrics)
+        self.commit_durations = Durations()
         self._open_all(min(config.initial_map_size, self.map_limit))
 
     def _open_all(self, map_size: int) -> None:
@@ -139,7 +143,9 @@ class Backend:
                     txn = self.env.begin(write=True)
                     try:
                         yield txn
+                        started = time.perf_counter()
                         txn.commit()
+                        self.commit_durations.observe(time.perf_counter() - started)
                     except BaseException:
                         txn.abort()
                         raise

@@ -8,26 +8,17 @@ from pathlib import Path
 
 import grpc
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
-from tests.support.http import get
-from tests.support.procs import ServerProcess, etcd_process, free_port, kvstore_process, running
-
-
-def metrics(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    status, content_type, body = get(url + "/metrics")
-    assert status == 200
-    assert content_type.startswith("text/plain; version=0.0.4")
-    return {
-        family.name: [(s.labels, s.value) for s in family.samples]
-        for family in text_string_to_metric_families(body)
-    }
-
-
-def value(found: dict[str, list[tuple[dict[str, str], float]]], name: str) -> float:
-    (sample,) = found[name]
-    return sample[1]
+from tests.support.http import get, metrics, value
+from tests.support.procs import (
+    ServerProcess,
+    etcd_process,
+    free_port,
+    kvstore_process,
+    running,
+    wait_until,
+)
 
 
 @pytest.fixture(params=["kvstore", "etcd"])
@@ -74,6 +65,16 @@ def test_metrics_name_the_member_and_follow_its_state(member: tuple[ServerProces
     assert value(after, applied) >= value(before, applied) + 5
     assert value(after, "etcd_mvcc_db_total_size_in_bytes") > 0
     assert value(after, "process_resident_memory_bytes") > 1_000_000
+    assert value(after, "etcd_server_leader_changes_seen_total") == 1
+    assert value(after, "etcd_server_proposals_failed_total") == 0
+    assert value(after, "etcd_server_proposals_pending") == 0
+
+    # etcd commits its backend every 100 ms; kvstore with each batch
+    commits = "etcd_disk_backend_commit_duration_seconds_count"
+    wait_until(lambda: value(metrics(url), commits) > value(before, commits))
+    buckets = metrics(url)["etcd_disk_backend_commit_duration_seconds_bucket"]
+    assert buckets[0][0] == {"le": "0.001"}
+    assert buckets[-1] == ({"le": "+Inf"}, value(metrics(url), commits))
 
 
 def test_other_paths_and_methods_are_refused(member: tuple[ServerProcess, str]) -> None:
