@@ -5,9 +5,13 @@ request per connection, its body unread, answered with ``Connection: close``
 from __future__ import annotations
 
 import asyncio
+import logging
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
+
+logger = logging.getLogger(__name__)
 
 #: header lines read before a request counts as malformed
 MAX_HEADER_LINES = 100
@@ -59,3 +63,27 @@ async def respond(
 ) -> None:
     writer.write(head(status, content_type, len(body)) + body)
     await writer.drain()
+
+
+Answer = Callable[[Request, asyncio.StreamWriter], Awaitable[None]]
+Connection = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def handler(answer: Answer, what: str) -> Connection:
+    """An ``asyncio.start_server`` callback: one request read and handed to
+    ``answer``; one that is not HTTP gets 400; a client gone away is logged
+    (``what`` serves it), and the connection is always closed."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await read_request(reader)
+            if request is None:
+                await respond(writer, 400, b"not an HTTP request\n")
+            else:
+                await answer(request, writer)
+        except (ConnectionError, OSError) as exc:
+            logger.debug("%s client went away: %s", what, exc)
+        finally:
+            writer.close()
+
+    return serve

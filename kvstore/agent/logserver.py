@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from kvstore.httpmini import head, read_request, respond
-
-logger = logging.getLogger(__name__)
+from kvstore.httpmini import Request, handler, head, respond
 
 LogLocator = Callable[[str, str, str, bool], tuple[Path, Callable[[], bool]] | str]
 """(namespace, pod, container, previous) → (log file, "is this run still going?"),
@@ -30,7 +27,9 @@ class LogServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(
+            handler(self._answer, "log"), "127.0.0.1", self.port
+        )
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def aclose(self) -> None:
@@ -39,30 +38,21 @@ class LogServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await read_request(reader)
-            if request is None:
-                await respond(writer, 400, b"not an HTTP request\n")
-                return
-            segments = request.path.strip("/").split("/")
-            if len(segments) == 3:
-                segments.append("")  # no container named: the pod's only one
-            if len(segments) != 4 or segments[0] != "containerLogs":
-                await respond(writer, 404, b"use /containerLogs/NAMESPACE/POD/CONTAINER\n")
-                return
-            previous = request.param("previous", "false") == "true"
-            found = self.locate(segments[1], segments[2], segments[3], previous)
-            if isinstance(found, str):
-                await respond(writer, 404, found.encode() + b"\n")
-                return
-            path, live = found
-            writer.write(head(200, "text/plain"))
-            await self._stream(writer, path, live, request.param("follow", "false") == "true")
-        except (ConnectionError, OSError) as exc:
-            logger.debug("log client went away: %s", exc)
-        finally:
-            writer.close()
+    async def _answer(self, request: Request, writer: asyncio.StreamWriter) -> None:
+        segments = request.path.strip("/").split("/")
+        if len(segments) == 3:
+            segments.append("")  # no container named: the pod's only one
+        if len(segments) != 4 or segments[0] != "containerLogs":
+            await respond(writer, 404, b"use /containerLogs/NAMESPACE/POD/CONTAINER\n")
+            return
+        previous = request.param("previous", "false") == "true"
+        found = self.locate(segments[1], segments[2], segments[3], previous)
+        if isinstance(found, str):
+            await respond(writer, 404, found.encode() + b"\n")
+            return
+        path, live = found
+        writer.write(head(200, "text/plain"))
+        await self._stream(writer, path, live, request.param("follow", "false") == "true")
 
     async def _stream(
         self, writer: asyncio.StreamWriter, path: Path, live: Callable[[], bool], follow: bool

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import urllib.parse
 from collections.abc import Iterator
@@ -28,9 +27,7 @@ from prometheus_client.registry import Collector
 from kvstore.api.context import Member
 from kvstore.api.maintenance import ETCD_API_VERSION
 from kvstore.errors import KvError
-from kvstore.httpmini import read_request, respond
-
-logger = logging.getLogger(__name__)
+from kvstore.httpmini import Request, handler, respond
 
 #: as etcd's /health: the linearizable read it makes must answer within this
 HEALTH_READ_TIMEOUT = 1.0
@@ -197,7 +194,9 @@ class MonitoringServer:
     async def start(self) -> None:
         for url in self._urls:
             parsed = urllib.parse.urlsplit(url)
-            server = await asyncio.start_server(self._serve, parsed.hostname, parsed.port)
+            server = await asyncio.start_server(
+                handler(self._answer, "monitoring"), parsed.hostname, parsed.port
+            )
             self._servers.append(server)
             self.ports.append(int(server.sockets[0].getsockname()[1]))
 
@@ -209,23 +208,15 @@ class MonitoringServer:
                 await asyncio.wait_for(server.wait_closed(), 2)
         self._servers = []
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await read_request(reader)
-            if request is None:
-                await respond(writer, 400, b"not an HTTP request\n")
-            elif request.path not in ("/metrics", "/health"):
-                await respond(writer, 404, b"404 page not found\n")
-            elif request.method != "GET":
-                await respond(writer, 405, b"Method Not Allowed\n")
-            elif request.path == "/metrics":
-                await respond(writer, 200, generate_latest(self._registry), PROMETHEUS_TEXT)
-            else:
-                excluded = set(request.query.get("exclude", []))
-                ok = await healthy(self._m, excluded)
-                body = b'{"health":"true"}' if ok else b'{"health":"false"}\n'  # as etcd's
-                await respond(writer, 200 if ok else 503, body)
-        except (ConnectionError, OSError) as exc:
-            logger.debug("monitoring client went away: %s", exc)
-        finally:
-            writer.close()
+    async def _answer(self, request: Request, writer: asyncio.StreamWriter) -> None:
+        if request.path not in ("/metrics", "/health"):
+            await respond(writer, 404, b"404 page not found\n")
+        elif request.method != "GET":
+            await respond(writer, 405, b"Method Not Allowed\n")
+        elif request.path == "/metrics":
+            await respond(writer, 200, generate_latest(self._registry), PROMETHEUS_TEXT)
+        else:
+            excluded = set(request.query.get("exclude", []))
+            ok = await healthy(self._m, excluded)
+            body = b'{"health":"true"}' if ok else b'{"health":"false"}\n'  # as etcd's
+            await respond(writer, 200 if ok else 503, body)
