@@ -47,10 +47,15 @@ def duration(text: str) -> float:
     return float(match.group(1)) * _UNIT[match.group(2)]
 
 
-def url_list(text: str) -> tuple[str, ...]:
+def _split_urls(text: str) -> tuple[str, ...]:
     urls = tuple(u.strip() for u in text.split(",") if u.strip())
     if not urls:
         raise argparse.ArgumentTypeError("expected at least one URL")
+    return urls
+
+
+def url_list(text: str) -> tuple[str, ...]:
+    urls = _split_urls(text)
     for url in urls:
         try:
             bind_address(url)
@@ -61,9 +66,7 @@ def url_list(text: str) -> tuple[str, ...]:
 
 def metrics_url_list(text: str) -> tuple[str, ...]:
     """``--listen-metrics-urls``: http://HOST:PORT,... (https is not served)."""
-    urls = tuple(u.strip() for u in text.split(",") if u.strip())
-    if not urls:
-        raise argparse.ArgumentTypeError("expected at least one URL")
+    urls = _split_urls(text)
     for url in urls:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme != "http":

@@ -141,8 +141,11 @@ class Membership:
         raft = self.raft("MoveLeader")
         if not raft.is_leader():
             raise MemberError("etcdserver: not leader")
-        target = next((m for m in self.members() if target_id == m.ID), None)
-        if target is None or target.isLearner:
+        try:
+            target = self.find(target_id)
+        except MemberNotFoundError as exc:
+            raise BadLeaderTransfereeError() from exc
+        if target.isLearner:
             raise BadLeaderTransfereeError()
         deadline = asyncio.get_running_loop().time() + self._m.config.request_timeout
         await raft.move_leader(peer_address(target.peerURLs[0]), target_id, deadline)
