@@ -58,6 +58,9 @@ class WatchStream:
     # ---- requests -------------------------------------------------------------
 
     async def receive(self, requests: AsyncIterator[rpc_pb2.WatchRequest]) -> None:
+        """Serve the client's requests. A client that closes its side (sends
+        no more requests) keeps its watches, as in etcd: the stream ends when
+        the client cancels it or goes away, or when reading a request fails."""
         try:
             async for req in requests:
                 kind = req.WhichOneof("request_union")
@@ -70,8 +73,9 @@ class WatchStream:
                         self._send_progress()
                     else:
                         self._progress_pending = True
-        finally:
+        except BaseException:
             await self._queue.put(None)
+            raise
 
     async def _create(self, req: rpc_pb2.WatchCreateRequest) -> None:
         # the hub then has the events of every write this member has answered

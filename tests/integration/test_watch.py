@@ -246,6 +246,16 @@ def test_cancel(kv: rpc_pb2_grpc.KVStub, stream: WatchStream) -> None:
     assert [e.kv.key for e in after.events] == [b"o"]
 
 
+def test_watches_go_on_after_the_client_closes_its_side(
+    kv: rpc_pb2_grpc.KVStub, stream: WatchStream
+) -> None:
+    wid = stream.create(key=b"k").watch_id
+    stream.close_sending()  # no more requests; the stream stays until canceled
+    revision = put(kv, b"k", b"after")
+    (response,) = stream.events_for(wid, 1)
+    assert [event_view(e) for e in response.events] == [(PUT, b"k", b"after", revision)]
+
+
 def test_cancel_unknown_watch_is_ignored(kv: rpc_pb2_grpc.KVStub, stream: WatchStream) -> None:
     wid = stream.create(key=b"k").watch_id
     stream.cancel(555)

@@ -60,9 +60,13 @@ class WatchStream:
         self.close()
 
     def close(self) -> None:
-        self._requests.put(_CLOSE)
+        self.close_sending()
         self._call.cancel()
         self._reader.join(timeout=10)
+
+    def close_sending(self) -> None:
+        """End the request side of the stream (the client half-closes)."""
+        self._requests.put(_CLOSE)
 
     def send(self, request: rpc_pb2.WatchRequest) -> None:
         self._requests.put(request)
