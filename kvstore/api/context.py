@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kvstore.api.auth import AuthGuard
+from kvstore.api.calls import CallCounts
 from kvstore.api.edge import Identity
 from kvstore.config import ServerConfig
 from kvstore.lease.lessor import Lessor
@@ -23,6 +24,8 @@ class Member:
     hub: WatchHub
     lessor: Lessor
     auth: AuthGuard
+    #: the gRPC calls served, per method (for /metrics)
+    calls: CallCounts
 
     def header(self) -> rpc_pb2.ResponseHeader:
         """A response header at the current revision and term."""

@@ -1,19 +1,24 @@
-"""Requests that cannot be decoded get etcd's answer, not a framework crash.
+"""The outer layer of every call: requests that cannot be decoded get etcd's
+answer, not a framework crash, and the call is counted (``calls``).
 
 grpc.aio answers a request whose bytes do not parse with UNKNOWN and a Python
 exception text. etcd (grpc-go) answers INTERNAL "grpc: error unmarshalling
 request: ...". ``guarded`` wraps a method handler so that the decode error
-reaches the handler, which aborts with that status.
+reaches the handler, which aborts with that status. The layer sees every
+request and response of the call, and how it ended, so it also counts them:
+one layer per message instead of two.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeAlias
 
 import grpc
 
+from kvstore.api.calls import CANCELED, OK, UNKNOWN, MethodCalls, go_name
 from kvstore.api.edge import Ctx
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
@@ -28,11 +33,36 @@ async def _refuse(context: Ctx, request: _Undecodable) -> None:
     await context.abort(grpc.StatusCode.INTERNAL, request.message)
 
 
-def guarded(handler: Handler) -> Handler:
-    """``handler`` answering an undecodable request with etcd's status."""
-    if handler.request_deserializer is None:
-        return handler
-    return _guarded(handler)
+def guarded(handler: Handler, calls: MethodCalls) -> Handler:
+    """``handler`` answering an undecodable request with etcd's status, and
+    counting its calls in ``calls``."""
+    parse = handler.request_deserializer
+
+    def deserialize(raw: bytes) -> Any:
+        try:
+            return parse(raw) if parse is not None else raw
+        except Exception as exc:  # any parse failure becomes etcd's status
+            return _Undecodable(exc)
+
+    ser = handler.response_serializer
+    if ser is not None and (handler.unary_stream or handler.stream_stream):
+        ser = _passing_encoded(ser)
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            _unary(handler.unary_unary, calls), deserialize, ser
+        )
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            _unary(handler.unary_stream, calls), deserialize, ser
+        )
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(
+            _streaming(handler.stream_unary, calls), deserialize, ser
+        )
+    assert handler.stream_stream is not None
+    return grpc.stream_stream_rpc_method_handler(
+        _streaming(handler.stream_stream, calls), deserialize, ser
+    )
 
 
 def _passing_encoded(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
@@ -44,42 +74,34 @@ def _passing_encoded(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes
     return encode
 
 
-def _guarded(handler: Handler) -> Handler:
-    parse = handler.request_deserializer
-    assert parse is not None
-
-    def deserialize(raw: bytes) -> Any:
-        try:
-            return parse(raw)
-        except Exception as exc:  # any parse failure becomes etcd's status
-            return _Undecodable(exc)
-
-    ser = handler.response_serializer
-    if ser is not None and (handler.unary_stream or handler.stream_stream):
-        ser = _passing_encoded(ser)
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary), deserialize, ser)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(_unary(handler.unary_stream), deserialize, ser)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(
-            _streaming(handler.stream_unary), deserialize, ser
-        )
-    assert handler.stream_stream is not None
-    return grpc.stream_stream_rpc_method_handler(
-        _streaming(handler.stream_stream), deserialize, ser
-    )
+def _ended(context: Ctx, exc: BaseException) -> str:
+    """The status of a call that raised ``exc``, by grpc-go's name."""
+    if isinstance(exc, grpc.aio.AbortError):
+        return go_name(context.code())
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        return CANCELED  # the client went away
+    return UNKNOWN  # what grpc answers for an unexpected exception
 
 
-def _unary(inner: Callable[..., Any]) -> Callable[..., Any]:
+def _unary(inner: Callable[..., Any], calls: MethodCalls) -> Callable[..., Any]:
     if inspect.isasyncgenfunction(inner):
 
         async def generate(request: Any, context: Ctx) -> AsyncIterator[Any]:
             if isinstance(request, _Undecodable):
                 await _refuse(context, request)
                 return
-            async for item in inner(request, context):
-                yield item
+            calls.started += 1
+            calls.received += 1
+            code = OK
+            try:
+                async for item in inner(request, context):
+                    calls.sent += 1
+                    yield item
+            except BaseException as exc:
+                code = _ended(context, exc)
+                raise
+            finally:
+                calls.handled[code] += 1
 
         return generate
 
@@ -87,32 +109,63 @@ def _unary(inner: Callable[..., Any]) -> Callable[..., Any]:
         if isinstance(request, _Undecodable):
             await _refuse(context, request)
             return None
-        return await inner(request, context)
+        calls.started += 1
+        calls.received += 1
+        code = OK
+        try:
+            response = await inner(request, context)
+        except BaseException as exc:
+            code = _ended(context, exc)
+            raise
+        finally:
+            calls.handled[code] += 1
+        calls.sent += 1
+        return response
 
     return call
 
 
-def _checked(requests: AsyncIterator[Any], context: Ctx) -> AsyncIterator[Any]:
+def _checked(requests: AsyncIterator[Any], context: Ctx, calls: MethodCalls) -> AsyncIterator[Any]:
     async def iterate() -> AsyncIterator[Any]:
         async for request in requests:
             if isinstance(request, _Undecodable):
                 await _refuse(context, request)
                 return
+            calls.received += 1
             yield request
 
     return iterate()
 
 
-def _streaming(inner: Callable[..., Any]) -> Callable[..., Any]:
+def _streaming(inner: Callable[..., Any], calls: MethodCalls) -> Callable[..., Any]:
     if inspect.isasyncgenfunction(inner):
 
         async def generate(requests: AsyncIterator[Any], context: Ctx) -> AsyncIterator[Any]:
-            async for item in inner(_checked(requests, context), context):
-                yield item
+            calls.started += 1
+            code = OK
+            try:
+                async for item in inner(_checked(requests, context, calls), context):
+                    calls.sent += 1
+                    yield item
+            except BaseException as exc:
+                code = _ended(context, exc)
+                raise
+            finally:
+                calls.handled[code] += 1
 
         return generate
 
     async def call(requests: AsyncIterator[Any], context: Ctx) -> Any:
-        return await inner(_checked(requests, context), context)
+        calls.started += 1
+        code = OK
+        try:
+            response = await inner(_checked(requests, context, calls), context)
+        except BaseException as exc:
+            code = _ended(context, exc)
+            raise
+        finally:
+            calls.handled[code] += 1
+        calls.sent += 1
+        return response
 
     return call

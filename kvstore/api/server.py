@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from kvstore.api import founding
 from kvstore.api.auth import AuthGuard, with_caller
 from kvstore.api.auth_service import AuthService
+from kvstore.api.calls import CallCounts
 from kvstore.api.cluster import ClusterService
 from kvstore.api.context import Member
 from kvstore.api.decoding import guarded
@@ -168,14 +169,14 @@ class KvServer:
         guard = AuthGuard(
             store, keeper, client_cert_auth=tls is not None and tls.client_cert_auth, jwt=jwt
         )
-        member = Member(cfg, self.identity, store, proposer, hub, lessor, guard)
+        member = Member(cfg, self.identity, store, proposer, hub, lessor, guard, CallCounts())
         server = self._grpc = grpc.aio.server(options=server_options(cfg.max_request_bytes))
 
         def wrap(method: str, handler: Handler) -> Handler:
             handler = with_caller(method, handler, guard)
             if isinstance(proposer, RaftProposer) and proposer.learner:
                 handler = learner_gate(method, handler, lambda: proposer.learner)
-            return guarded(handler)
+            return guarded(handler, member.calls.method(method, handler))
 
         etcd = WrappingServer(server, wrap).as_server()
         rpc_pb2_grpc.add_KVServicer_to_server(KVService(member), etcd)
@@ -186,7 +187,10 @@ class KvServer:
         rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(member, membership), etcd)
         rpc_pb2_grpc.add_AuthServicer_to_server(AuthService(member), etcd)
         health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(
+            health_servicer,
+            WrappingServer(server, lambda m, h: guarded(h, member.calls.method(m, h))).as_server(),
+        )
         reflection.enable_server_reflection(
             [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )

@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
-from tests.support.http import get, metrics, value
+from tests.support.http import Samples, get, metrics, value
 from tests.support.procs import (
     ServerProcess,
     etcd_process,
@@ -72,12 +72,85 @@ def test_metrics_name_the_member_and_follow_its_state(member: tuple[ServerProces
     # etcd commits its backend every 100 ms; kvstore with each batch
     commits = "etcd_disk_backend_commit_duration_seconds_count"
     wait_until(lambda: value(metrics(url), commits) > value(before, commits))
-    buckets = metrics(url)["etcd_disk_backend_commit_duration_seconds_bucket"]
+    scraped = metrics(url)  # one scrape: etcd may commit between two
+    buckets = scraped["etcd_disk_backend_commit_duration_seconds_bucket"]
     assert buckets[0][0] == {"le": "0.001"}
-    assert buckets[-1] == ({"le": "+Inf"}, value(metrics(url), commits))
+    assert buckets[-1] == ({"le": "+Inf"}, value(scraped, commits))
 
 
 def test_other_paths_and_methods_are_refused(member: tuple[ServerProcess, str]) -> None:
     _, url = member
     assert get(url + "/nothing")[0] == 404
     assert get(url + "/health", method="POST")[0] == 405
+
+
+def _calls(found: Samples, name: str, method: str, code: str | None = None) -> float:
+    """A ``grpc_server_*`` counter of one etcd method (``Service/Method``)."""
+    service, _, short = method.partition("/")
+    for labels, count in found[name]:
+        ours = (labels["grpc_service"], labels["grpc_method"]) == (f"etcdserverpb.{service}", short)
+        if ours and (code is None or labels["grpc_code"] == code):
+            return count
+    raise AssertionError(f"no {name} for {method} {code or ''}")
+
+
+def test_grpc_calls_are_counted_by_method_and_status(member: tuple[ServerProcess, str]) -> None:
+    server, url = member
+    before = metrics(url)
+    # every method is there from the start, with every status code
+    assert _calls(before, "grpc_server_started_total", "Maintenance/Defragment") == 0
+    put_codes = {
+        labels["grpc_code"]
+        for labels, _ in before["grpc_server_handled_total"]
+        if labels["grpc_method"] == "Put"
+    }
+    assert len(put_codes) == 17 and {"OK", "Canceled", "Unavailable"} <= put_codes
+    kinds = {
+        labels["grpc_method"]: labels["grpc_type"]
+        for labels, _ in before["grpc_server_started_total"]
+        if labels["grpc_service"].startswith("etcdserverpb.")
+    }
+    assert (kinds["Range"], kinds["Watch"], kinds["Snapshot"]) == (
+        "unary",
+        "bidi_stream",
+        "server_stream",
+    )
+
+    with grpc.insecure_channel(server.endpoint) as channel:
+        kv = rpc_pb2_grpc.KVStub(channel)
+        kv.Put(rpc_pb2.PutRequest(key=b"k", value=b"v"), timeout=10)
+        kv.Range(rpc_pb2.RangeRequest(key=b"k"), timeout=10)
+        with pytest.raises(grpc.RpcError) as future:
+            kv.Range(rpc_pb2.RangeRequest(key=b"k", revision=1_000_000), timeout=10)
+        assert future.value.code() == grpc.StatusCode.OUT_OF_RANGE
+        with pytest.raises(grpc.RpcError) as empty:
+            kv.DeleteRange(rpc_pb2.DeleteRangeRequest(), timeout=10)
+        assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+        create = rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(key=b"k"))
+        watch = rpc_pb2_grpc.WatchStub(channel).Watch(iter([create]), timeout=30)
+        assert next(watch).created
+        kv.Put(rpc_pb2.PutRequest(key=b"k", value=b"w"), timeout=10)
+        assert next(watch).events[0].kv.value == b"w"
+        during = metrics(url)
+        watch.cancel()  # the client goes away
+
+        def delta(found: Samples, name: str, method: str, code: str | None = None) -> float:
+            return _calls(found, name, method, code) - _calls(before, name, method, code)
+
+        assert delta(during, "grpc_server_started_total", "KV/Put") == 2
+        assert delta(during, "grpc_server_handled_total", "KV/Put", "OK") == 2
+        assert delta(during, "grpc_server_started_total", "KV/Range") == 2
+        assert delta(during, "grpc_server_handled_total", "KV/Range", "OK") == 1
+        assert delta(during, "grpc_server_handled_total", "KV/Range", "OutOfRange") == 1
+        assert delta(during, "grpc_server_msg_received_total", "KV/Range") == 2
+        assert delta(during, "grpc_server_msg_sent_total", "KV/Range") == 1
+        assert delta(during, "grpc_server_handled_total", "KV/DeleteRange", "InvalidArgument") == 1
+        assert delta(during, "grpc_server_started_total", "Watch/Watch") == 1
+        assert delta(during, "grpc_server_msg_received_total", "Watch/Watch") == 1
+        assert delta(during, "grpc_server_msg_sent_total", "Watch/Watch") == 2
+        handled = "grpc_server_handled_total"
+        assert sum(delta(during, handled, "Watch/Watch", code) for code in put_codes) == 0
+        wait_until(
+            lambda: delta(metrics(url), "grpc_server_handled_total", "Watch/Watch", "Canceled") == 1
+        )

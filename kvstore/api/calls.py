@@ -1,0 +1,126 @@
+"""Counts of gRPC calls per method, exported as etcd exports them.
+
+etcd counts every call with go-grpc-prometheus's server counters: calls
+started, calls handled (by status code), messages received and messages sent.
+Its usual alerts read them: a high rate of handled calls with an error code
+(Unknown, FailedPrecondition, ResourceExhausted, Internal, Unavailable,
+DataLoss, DeadlineExceeded) pages someone.
+
+Here the counts are plain integers bumped on the event loop by the outer
+layer of each call (``decoding.guarded``), and turned into metrics only when
+``/metrics`` is scraped. As in etcd, every method appears from the start,
+with every status code at 0, and a request that cannot be decoded is not
+counted (grpc-go rejects it before its interceptors run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+#: status codes by the names grpc-go gives them (``codes.Code.String()``)
+GO_NAMES: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.OK: "OK",
+    grpc.StatusCode.CANCELLED: "Canceled",
+    grpc.StatusCode.UNKNOWN: "Unknown",
+    grpc.StatusCode.INVALID_ARGUMENT: "InvalidArgument",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "DeadlineExceeded",
+    grpc.StatusCode.NOT_FOUND: "NotFound",
+    grpc.StatusCode.ALREADY_EXISTS: "AlreadyExists",
+    grpc.StatusCode.PERMISSION_DENIED: "PermissionDenied",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "ResourceExhausted",
+    grpc.StatusCode.FAILED_PRECONDITION: "FailedPrecondition",
+    grpc.StatusCode.ABORTED: "Aborted",
+    grpc.StatusCode.OUT_OF_RANGE: "OutOfRange",
+    grpc.StatusCode.UNIMPLEMENTED: "Unimplemented",
+    grpc.StatusCode.INTERNAL: "Internal",
+    grpc.StatusCode.UNAVAILABLE: "Unavailable",
+    grpc.StatusCode.DATA_LOSS: "DataLoss",
+    grpc.StatusCode.UNAUTHENTICATED: "Unauthenticated",
+}
+OK = GO_NAMES[grpc.StatusCode.OK]
+CANCELED = GO_NAMES[grpc.StatusCode.CANCELLED]
+UNKNOWN = GO_NAMES[grpc.StatusCode.UNKNOWN]
+
+LABELS = ("grpc_type", "grpc_service", "grpc_method")
+
+
+def go_name(code: grpc.StatusCode | None) -> str:
+    """The status a call ended with, given what its context holds after an
+    abort (no code set: grpc answers Unknown)."""
+    return GO_NAMES.get(code, UNKNOWN) if code is not None else UNKNOWN
+
+
+def kind(handler: grpc.RpcMethodHandler[Any, Any]) -> str:
+    """go-grpc-prometheus's ``grpc_type`` of a method."""
+    if handler.unary_unary:
+        return "unary"
+    if handler.unary_stream:
+        return "server_stream"
+    if handler.stream_unary:
+        return "client_stream"
+    return "bidi_stream"
+
+
+@dataclass
+class MethodCalls:
+    """One method's counts."""
+
+    kind: str
+    service: str
+    name: str
+    started: int = 0
+    received: int = 0
+    sent: int = 0
+    handled: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GO_NAMES.values(), 0))
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.kind, self.service, self.name]
+
+
+class CallCounts(Collector):
+    """Every registered method's counts: a member's ``/metrics`` collects them."""
+
+    def __init__(self) -> None:
+        self._methods: list[MethodCalls] = []
+
+    def method(self, full_name: str, handler: grpc.RpcMethodHandler[Any, Any]) -> MethodCalls:
+        """The counts of ``/package.Service/Method``, kept from now on."""
+        service, _, name = full_name.lstrip("/").partition("/")
+        calls = MethodCalls(kind(handler), service, name)
+        self._methods.append(calls)
+        return calls
+
+    def collect(self) -> Iterator[Metric]:
+        for metric, doc, count in (
+            ("grpc_server_started_total", "Total number of RPCs started on the server.", "started"),
+            (
+                "grpc_server_msg_received_total",
+                "Total number of RPC stream messages received on the server.",
+                "received",
+            ),
+            (
+                "grpc_server_msg_sent_total",
+                "Total number of gRPC stream messages sent by the server.",
+                "sent",
+            ),
+        ):
+            family = CounterMetricFamily(metric, doc, labels=LABELS)
+            for m in self._methods:
+                family.add_metric(m.labels, getattr(m, count))
+            yield family
+        handled = CounterMetricFamily(
+            "grpc_server_handled_total",
+            "Total number of RPCs completed on the server, regardless of success or failure.",
+            labels=("grpc_code", *LABELS),
+        )
+        for m in self._methods:
+            for code, value in m.handled.items():
+                handled.add_metric([code, *m.labels], value)
+        yield handled
