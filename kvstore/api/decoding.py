@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 import grpc
 
@@ -29,7 +29,7 @@ class _Undecodable:
         self.message = f"grpc: error unmarshalling request: {error}"
 
 
-async def _refuse(context: Ctx, request: _Undecodable) -> None:
+async def _refuse(context: Ctx, request: _Undecodable) -> NoReturn:
     await context.abort(grpc.StatusCode.INTERNAL, request.message)
 
 
@@ -49,19 +49,19 @@ def guarded(handler: Handler, calls: MethodCalls) -> Handler:
         ser = _passing_encoded(ser)
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
-            _unary(handler.unary_unary, calls), deserialize, ser
+            _counted(handler.unary_unary, calls, False), deserialize, ser
         )
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(
-            _unary(handler.unary_stream, calls), deserialize, ser
+            _counted(handler.unary_stream, calls, False), deserialize, ser
         )
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(
-            _streaming(handler.stream_unary, calls), deserialize, ser
+            _counted(handler.stream_unary, calls, True), deserialize, ser
         )
     assert handler.stream_stream is not None
     return grpc.stream_stream_rpc_method_handler(
-        _streaming(handler.stream_stream, calls), deserialize, ser
+        _counted(handler.stream_stream, calls, True), deserialize, ser
     )
 
 
@@ -83,15 +83,19 @@ def _ended(context: Ctx, exc: BaseException) -> str:
     return UNKNOWN  # what grpc answers for an unexpected exception
 
 
-def _unary(inner: Callable[..., Any], calls: MethodCalls) -> Callable[..., Any]:
+def _counted(inner: Callable[..., Any], calls: MethodCalls, streaming: bool) -> Callable[..., Any]:
+    """``inner`` (taking a request, or a stream of them if ``streaming``),
+    counted. An undecodable request is refused before the call counts."""
     if inspect.isasyncgenfunction(inner):
 
         async def generate(request: Any, context: Ctx) -> AsyncIterator[Any]:
-            if isinstance(request, _Undecodable):
+            if streaming:
+                request = _checked(request, context, calls)
+            elif isinstance(request, _Undecodable):
                 await _refuse(context, request)
-                return
+            else:
+                calls.received += 1
             calls.started += 1
-            calls.received += 1
             code = OK
             try:
                 async for item in inner(request, context):
@@ -106,11 +110,13 @@ def _unary(inner: Callable[..., Any], calls: MethodCalls) -> Callable[..., Any]:
         return generate
 
     async def call(request: Any, context: Ctx) -> Any:
-        if isinstance(request, _Undecodable):
+        if streaming:
+            request = _checked(request, context, calls)
+        elif isinstance(request, _Undecodable):
             await _refuse(context, request)
-            return None
+        else:
+            calls.received += 1
         calls.started += 1
-        calls.received += 1
         code = OK
         try:
             response = await inner(request, context)
@@ -130,42 +136,7 @@ def _checked(requests: AsyncIterator[Any], context: Ctx, calls: MethodCalls) -> 
         async for request in requests:
             if isinstance(request, _Undecodable):
                 await _refuse(context, request)
-                return
             calls.received += 1
             yield request
 
     return iterate()
-
-
-def _streaming(inner: Callable[..., Any], calls: MethodCalls) -> Callable[..., Any]:
-    if inspect.isasyncgenfunction(inner):
-
-        async def generate(requests: AsyncIterator[Any], context: Ctx) -> AsyncIterator[Any]:
-            calls.started += 1
-            code = OK
-            try:
-                async for item in inner(_checked(requests, context, calls), context):
-                    calls.sent += 1
-                    yield item
-            except BaseException as exc:
-                code = _ended(context, exc)
-                raise
-            finally:
-                calls.handled[code] += 1
-
-        return generate
-
-    async def call(requests: AsyncIterator[Any], context: Ctx) -> Any:
-        calls.started += 1
-        code = OK
-        try:
-            response = await inner(_checked(requests, context, calls), context)
-        except BaseException as exc:
-            code = _ended(context, exc)
-            raise
-        finally:
-            calls.handled[code] += 1
-        calls.sent += 1
-        return response
-
-    return call
