@@ -1,7 +1,7 @@
 """Authentication at the edge: who is calling, and the cached auth store to check.
 
-Every etcd RPC passes ``AuthInterceptor``, which resolves the caller once, as
-etcd does:
+Every etcd RPC resolves its caller once, before its handler runs
+(``callctx``), as etcd does:
 
 - a ``token`` (or ``authorization``) metadata entry: with auth disabled, any
   token is Unauthenticated "etcdserver: invalid auth token"; with auth enabled,
@@ -20,17 +20,14 @@ apply re-checks them if the auth store changed in between.
 from __future__ import annotations
 
 import contextvars
-import inspect
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
-
-import grpc
 
 from kvstore.api.edge import Ctx
 from kvstore.auth.jwt_tokens import JwtTokens
 from kvstore.auth.perms import AuthState
 from kvstore.auth.tokens import TokenKeeper, new_token
-from kvstore.errors import AuthOldRevisionError, InvalidAuthTokenError, KvError
+from kvstore.errors import AuthOldRevisionError, InvalidAuthTokenError
 from kvstore.pb import command_pb2
 from kvstore.storage.store import MvccStore
 
@@ -69,6 +66,11 @@ class AuthGuard:
     def user() -> str | None:
         """The calling user of the current RPC (None: no credentials)."""
         return _CALLER.get()
+
+    def admit(self, metadata: Iterable[tuple[str, Any]], context: Ctx) -> None:
+        """Resolve the caller of the current RPC from its metadata (or its client
+        certificate) for ``user()``; raises what etcd answers a bad token."""
+        _CALLER.set(self.resolve(metadata, context))
 
     def resolve(self, metadata: Iterable[tuple[str, Any]], context: Ctx) -> str | None:
         token = next((v for k, v in metadata if k in ("token", "authorization")), None)
@@ -122,57 +124,3 @@ class AuthGuard:
         cmd.auth_revision = state.revision
         if state.enabled and user:
             cmd.auth_user = user
-
-
-def with_caller(
-    method: str, handler: grpc.RpcMethodHandler[Any, Any], guard: AuthGuard
-) -> grpc.RpcMethodHandler[Any, Any]:
-    """``handler`` of ``method``, resolving the caller (token or client
-    certificate) before each call; etcd methods only, Authenticate excepted."""
-    if not method.startswith(ETCD_PREFIX) or method in NO_TOKEN:
-        return handler
-    return _with_caller(handler, guard)
-
-
-def _enter(guard: AuthGuard, context: Ctx) -> KvError | None:
-    try:
-        _CALLER.set(guard.resolve(context.invocation_metadata() or (), context))
-    except KvError as err:
-        return err
-    return None
-
-
-def _with_caller(
-    handler: grpc.RpcMethodHandler[Any, Any], guard: AuthGuard
-) -> grpc.RpcMethodHandler[Any, Any]:
-    des, ser = handler.request_deserializer, handler.response_serializer
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(_wrap(handler.unary_unary, guard), des, ser)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(_wrap(handler.unary_stream, guard), des, ser)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(_wrap(handler.stream_unary, guard), des, ser)
-    assert handler.stream_stream is not None
-    return grpc.stream_stream_rpc_method_handler(_wrap(handler.stream_stream, guard), des, ser)
-
-
-def _wrap(inner: Callable[..., Any], guard: AuthGuard) -> Callable[..., Any]:
-    """``inner`` run with the caller resolved (or aborted with the auth error)."""
-    if inspect.isasyncgenfunction(inner):
-
-        async def generate(request: Any, context: Ctx) -> AsyncIterator[Any]:
-            err = _enter(guard, context)
-            if err is not None:
-                await context.abort(grpc.StatusCode[err.code], err.message)
-            async for item in inner(request, context):
-                yield item
-
-        return generate
-
-    async def call(request: Any, context: Ctx) -> Any:
-        err = _enter(guard, context)
-        if err is not None:
-            await context.abort(grpc.StatusCode[err.code], err.message)
-        return await inner(request, context)
-
-    return call

@@ -19,8 +19,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from kvstore.api import founding
-from kvstore.api.auth import AuthGuard, with_caller
+from kvstore.api.auth import AuthGuard
 from kvstore.api.auth_service import AuthService
+from kvstore.api.callctx import with_call_context
 from kvstore.api.calls import CallCounts
 from kvstore.api.cluster import ClusterService
 from kvstore.api.context import Member
@@ -28,6 +29,7 @@ from kvstore.api.decoding import guarded
 from kvstore.api.edge import Identity
 from kvstore.api.ids import bind_address, id_of, is_https, member_id_of, peer_address
 from kvstore.api.kv import KVService
+from kvstore.api.leaderwatch import LeaderWatch
 from kvstore.api.learner import learner_gate
 from kvstore.api.lease import LeaseService
 from kvstore.api.maintenance import MaintenanceService
@@ -113,6 +115,8 @@ class KvServer:
         self._was_member = False
         self._health: health.aio.HealthServicer | None = None
         self._monitoring: MonitoringServer | None = None
+        #: ends the streams that require a leader while this member has none
+        self._leaders: LeaderWatch | None = None
         self.identity = Identity(cluster_id=0, member_id=member_id)
         self.identity.cluster_id = self._cluster_id()
 
@@ -172,8 +176,11 @@ class KvServer:
         member = Member(cfg, self.identity, store, proposer, hub, lessor, guard, CallCounts())
         server = self._grpc = grpc.aio.server(options=server_options(cfg.max_request_bytes))
 
+        election = cfg.cluster.election_timeout_min if cfg.cluster is not None else 1.0
+        leaders = self._leaders = LeaderWatch(lambda: proposer.status().leader_id != 0, election)
+
         def wrap(method: str, handler: Handler) -> Handler:
-            handler = with_caller(method, handler, guard)
+            handler = with_call_context(method, handler, guard, leaders)
             if isinstance(proposer, RaftProposer) and proposer.learner:
                 handler = learner_gate(method, handler, lambda: proposer.learner)
             return guarded(handler, member.calls.method(method, handler))
@@ -202,6 +209,7 @@ class KvServer:
             else:
                 self.ports.append(_listen(server, url, None))
         await server.start()
+        leaders.start()
         self._health = health_servicer
         if cfg.listen_metrics_urls:
             self._monitoring = MonitoringServer(member, cfg.listen_metrics_urls)
@@ -368,6 +376,8 @@ class KvServer:
                 await self._promotion
         if self._monitoring is not None:
             await self._monitoring.aclose()
+        if self._leaders is not None:
+            await self._leaders.aclose()
         if self._health is not None:
             for name in ["", *SERVICE_NAMES]:
                 await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -905,6 +905,11 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         return dict(self._SyncObj__raftMatchIndex)
 
     def leader_address(self) -> str | None:
+        """The leader this member hears; None while it has none, or is looking
+        for one because its election timeout passed without hearing it (so a
+        member cut off from the cluster says it has no leader, as in etcd)."""
+        if not self._isLeader() and self._prevote.searching:
+            return None
         leader = self._getLeader()
         return None if leader is None else str(leader.address)
 

@@ -52,6 +52,13 @@ class PreVote:
 
     # ---- the asking member ------------------------------------------------------
 
+    @property
+    def searching(self) -> bool:
+        """A round began since this member last heard a leader: it knows none
+        it can hear. (pysyncobj keeps naming the old one until it campaigns; an
+        etcd pre-candidate reports no leader.)"""
+        return self._asking is not None or self._passed is not None
+
     def may_campaign(self, term: int) -> bool:
         return self._passed == term
 

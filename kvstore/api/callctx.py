@@ -1,0 +1,97 @@
+"""What an etcd call's metadata asks for, read once before its handler runs:
+who is calling (``AuthGuard.admit``: a token, or the client certificate) and
+whether the call requires a leader (``leaderwatch``).
+
+The wrapper is applied once per method at start-up (``registry``). Reading
+a call's metadata costs a few microseconds, so it is read once for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+
+from kvstore.api.auth import ETCD_PREFIX, NO_TOKEN, AuthGuard
+from kvstore.api.edge import Ctx, abort
+from kvstore.api.leaderwatch import LeaderWatch, requires_leader
+from kvstore.api.registry import Handler
+from kvstore.errors import KvError, NoLeaderError
+
+
+def with_call_context(
+    method: str, handler: Handler, guard: AuthGuard, leaders: LeaderWatch
+) -> Handler:
+    """``handler`` of ``method``, admitted as its metadata asks (etcd methods)."""
+    if not method.startswith(ETCD_PREFIX):
+        return handler
+    gate = _Gate(guard, leaders, resolve=method not in NO_TOKEN)
+    des, ser = handler.request_deserializer, handler.response_serializer
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(gate.wrap(handler.unary_unary), des, ser)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(gate.wrap(handler.unary_stream), des, ser)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(gate.wrap(handler.stream_unary), des, ser)
+    assert handler.stream_stream is not None
+    return grpc.stream_stream_rpc_method_handler(gate.wrap(handler.stream_stream), des, ser)
+
+
+class _Gate:
+    def __init__(self, guard: AuthGuard, leaders: LeaderWatch, resolve: bool) -> None:
+        self._guard = guard
+        self._leaders = leaders
+        self._resolve = resolve
+
+    def admit(self, context: Ctx) -> tuple[KvError | None, bool]:
+        """(the error to answer, or None; whether the call requires a leader)."""
+        metadata = context.invocation_metadata() or ()
+        required = requires_leader(metadata)
+        if required and not self._leaders.has_leader():
+            return NoLeaderError(), required
+        if self._resolve:
+            try:
+                self._guard.admit(metadata, context)
+            except KvError as err:
+                return err, required
+        return None, required
+
+    def wrap(self, inner: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isasyncgenfunction(inner):
+            return self._streaming(inner)
+
+        async def call(request: Any, context: Ctx) -> Any:
+            err, _ = self.admit(context)
+            if err is not None:
+                await abort(context, err)
+            return await inner(request, context)
+
+        return call
+
+    def _streaming(self, inner: Callable[..., Any]) -> Callable[..., Any]:
+        leaders = self._leaders
+
+        async def generate(request: Any, context: Ctx) -> AsyncIterator[Any]:
+            err, required = self.admit(context)
+            if err is not None:
+                await abort(context, err)
+            if not required:
+                async for item in inner(request, context):
+                    yield item
+                return
+            held = leaders.hold()
+            try:
+                async for item in inner(request, context):
+                    yield item
+            except asyncio.CancelledError:
+                if not held.cut:
+                    raise  # the client went away
+                held.task.uncancel()
+                await abort(context, NoLeaderError())
+            finally:
+                leaders.release(held)
+
+        return generate
