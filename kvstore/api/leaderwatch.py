@@ -29,7 +29,10 @@ MISSES = 3
 
 
 def requires_leader(metadata: Iterable[tuple[str, Any]]) -> bool:
-    return any(k == METADATA_KEY and v == METADATA_VALUE for k, v in metadata)
+    for key, value in metadata:  # a loop: no generator per call
+        if key == METADATA_KEY:
+            return bool(value == METADATA_VALUE)
+    return False
 
 
 @dataclass(eq=False)
