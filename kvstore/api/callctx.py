@@ -13,12 +13,10 @@ import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import grpc
-
 from kvstore.api.auth import ETCD_PREFIX, NO_TOKEN, AuthGuard
 from kvstore.api.edge import Ctx, abort
 from kvstore.api.leaderwatch import LeaderWatch, requires_leader
-from kvstore.api.registry import Handler
+from kvstore.api.registry import Handler, rebuilt
 from kvstore.errors import KvError, NoLeaderError
 
 
@@ -29,15 +27,7 @@ def with_call_context(
     if not method.startswith(ETCD_PREFIX):
         return handler
     gate = _Gate(guard, leaders, resolve=method not in NO_TOKEN)
-    des, ser = handler.request_deserializer, handler.response_serializer
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(gate.wrap(handler.unary_unary), des, ser)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(gate.wrap(handler.unary_stream), des, ser)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(gate.wrap(handler.stream_unary), des, ser)
-    assert handler.stream_stream is not None
-    return grpc.stream_stream_rpc_method_handler(gate.wrap(handler.stream_stream), des, ser)
+    return rebuilt(handler, lambda inner, _streaming: gate.wrap(inner))
 
 
 class _Gate:

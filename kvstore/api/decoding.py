@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Any, NoReturn, TypeAlias
+from typing import Any, NoReturn
 
 import grpc
 
 from kvstore.api.calls import CANCELED, OK, UNKNOWN, MethodCalls, go_name
 from kvstore.api.edge import Ctx
-
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+from kvstore.api.registry import Handler, rebuilt
 
 
 class _Undecodable:
@@ -47,21 +46,8 @@ def guarded(handler: Handler, calls: MethodCalls) -> Handler:
     ser = handler.response_serializer
     if ser is not None and (handler.unary_stream or handler.stream_stream):
         ser = _passing_encoded(ser)
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(
-            _counted(handler.unary_unary, calls, False), deserialize, ser
-        )
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(
-            _counted(handler.unary_stream, calls, False), deserialize, ser
-        )
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(
-            _counted(handler.stream_unary, calls, True), deserialize, ser
-        )
-    assert handler.stream_stream is not None
-    return grpc.stream_stream_rpc_method_handler(
-        _counted(handler.stream_stream, calls, True), deserialize, ser
+    return rebuilt(
+        handler, lambda inner, streaming: _counted(inner, calls, streaming), deserialize, ser
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 
 from kvstore.api.edge import Ctx
-from kvstore.api.registry import Handler
+from kvstore.api.registry import Handler, rebuilt
 from kvstore.errors import NotForLearnerError
 
 STATUS = "/etcdserverpb.Maintenance/Status"
@@ -31,7 +31,6 @@ def allowed(method: str, request: Any) -> bool:
 
 def learner_gate(method: str, handler: Handler, is_learner: Callable[[], bool]) -> Handler:
     """``handler`` refusing what a learner does not serve while ``is_learner()``."""
-    des, ser = handler.request_deserializer, handler.response_serializer
     err = NotForLearnerError()
     code = grpc.StatusCode[err.code]
 
@@ -53,11 +52,4 @@ def learner_gate(method: str, handler: Handler, is_learner: Callable[[], bool]) 
 
         return call
 
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(wrap(handler.unary_unary), des, ser)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(wrap(handler.unary_stream), des, ser)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(wrap(handler.stream_unary), des, ser)
-    assert handler.stream_stream is not None
-    return grpc.stream_stream_rpc_method_handler(wrap(handler.stream_stream), des, ser)
+    return rebuilt(handler, lambda inner, _streaming: wrap(inner))

@@ -17,6 +17,31 @@ import grpc
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 #: (full method name, handler) -> the handler to serve
 Wrap = Callable[[str, Handler], Handler]
+#: (a handler's behaviour, whether its requests come as a stream) -> the behaviour to run
+Behaviour = Callable[[Callable[..., Any], bool], Callable[..., Any]]
+
+
+def rebuilt(
+    handler: Handler,
+    behaviour: Behaviour,
+    deserializer: Callable[[bytes], Any] | None = None,
+    serializer: Callable[[Any], bytes] | None = None,
+) -> Handler:
+    """A handler of the same kind as ``handler``, running what ``behaviour``
+    makes of its behaviour (told whether requests come as a stream), with
+    its (de)serializers unless others are given. One place for the four
+    kinds of gRPC method, for every wrapper applied at start-up."""
+    des = deserializer or handler.request_deserializer
+    ser = serializer or handler.response_serializer
+    h = handler
+    if h.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(behaviour(h.unary_unary, False), des, ser)
+    if h.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(behaviour(h.unary_stream, False), des, ser)
+    if h.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(behaviour(h.stream_unary, True), des, ser)
+    assert h.stream_stream is not None
+    return grpc.stream_stream_rpc_method_handler(behaviour(h.stream_stream, True), des, ser)
 
 
 class WrappingServer:
