@@ -8,10 +8,7 @@ import signal
 import threading
 from pathlib import Path
 
-import grpc
-
-from kvstore.pb import rpc_pb2, rpc_pb2_grpc
-from tests.support.kvcluster import Member, etcdctl, kv_cluster
+from tests.support.kvcluster import etcdctl, kv_cluster, move_leader
 from tests.support.procs import wait_until
 
 
@@ -56,14 +53,6 @@ def test_member_list_move_leader_add_and_remove(tmp_path: Path) -> None:
         assert len(leaders) == 1 and len(status) == 3
 
 
-def _move_leader(leader: Member, target_id: int) -> None:
-    """One MoveLeader call, no client retries (etcdctl's would hide a refusal)."""
-    with grpc.insecure_channel(leader.endpoint) as channel:
-        rpc_pb2_grpc.MaintenanceStub(channel).MoveLeader(
-            rpc_pb2.MoveLeaderRequest(targetID=target_id), timeout=10
-        )
-
-
 def test_move_leader_waits_for_a_transferee_to_be_ready(tmp_path: Path) -> None:
     """As etcd's leader does, ours waits for its transferee to hold the whole
     log (it is behind for a round trip after every write, and every member is
@@ -81,7 +70,7 @@ def test_move_leader_waits_for_a_transferee_to_be_ready(tmp_path: Path) -> None:
         try:
             etcdctl(cluster, "put", "k", "transferee asleep", endpoints=[leader.server.url])
             resume.start()
-            _move_leader(leader, target_id)
+            move_leader(leader, target_id)
         finally:
             resume.cancel()
             proc.send_signal(signal.SIGCONT)
@@ -89,7 +78,7 @@ def test_move_leader_waits_for_a_transferee_to_be_ready(tmp_path: Path) -> None:
 
         other.server.kill()
         cluster.start(other, state="existing")
-        _move_leader(target, other_id)  # before it has heard the leader again
+        move_leader(target, other_id)  # before it has heard the leader again
         assert cluster.leader() is other
 
         # a member that cannot catch up: refused once the request times out

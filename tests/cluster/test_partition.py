@@ -8,15 +8,8 @@ from pathlib import Path
 import grpc
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
-from tests.support.kvcluster import kv, kv_cluster, retry_write
+from tests.support.kvcluster import kv, kv_cluster, move_leader, retry_write
 from tests.support.procs import wait_until
-
-
-def _move_leader(endpoint: str, target_id: int) -> None:
-    with grpc.insecure_channel(endpoint) as ch:
-        rpc_pb2_grpc.MaintenanceStub(ch).MoveLeader(
-            rpc_pb2.MoveLeaderRequest(targetID=target_id), timeout=10
-        )
 
 
 def test_isolated_leader_serves_no_stale_reads(tmp_path: Path) -> None:
@@ -26,7 +19,7 @@ def test_isolated_leader_serves_no_stale_reads(tmp_path: Path) -> None:
         target_id = cluster.status(target).header.member_id
         leader = cluster.leader()
         if leader is not target:
-            retry_write(lambda: _move_leader(leader.endpoint, target_id))
+            retry_write(lambda: move_leader(leader, target_id))
         wait_until(lambda: cluster.leader() is target, timeout=30)
 
         channel, old_stub = kv(target)

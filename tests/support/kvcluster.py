@@ -241,6 +241,14 @@ def etcdctl(
     return proc
 
 
+def move_leader(via: Member, target_id: int) -> None:
+    """One MoveLeader call to ``via`` (no retries: a refusal is raised)."""
+    with grpc.insecure_channel(via.endpoint) as channel:
+        rpc_pb2_grpc.MaintenanceStub(channel).MoveLeader(
+            rpc_pb2.MoveLeaderRequest(targetID=target_id), timeout=10
+        )
+
+
 def kv(member: Member) -> tuple[grpc.Channel, rpc_pb2_grpc.KVStub]:
     channel = grpc.insecure_channel(member.endpoint)
     return channel, rpc_pb2_grpc.KVStub(channel)
