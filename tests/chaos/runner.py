@@ -16,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
+
 from tests.chaos.collect import member_state
 from tests.chaos.durability import (
     MemberState,
@@ -42,7 +44,7 @@ from tests.chaos.workloads import (
     setup_accounts,
     transfer_worker,
 )
-from tests.support.kvcluster import Cluster, kv_cluster
+from tests.support.kvcluster import Cluster, Member, kv_cluster
 
 SERVER_FLAGS = [
     "--request-timeout",
@@ -139,8 +141,11 @@ async def _run(cluster: Cluster, config: RunConfig, report: Report) -> None:
         settled = await asyncio.gather(*(w.settle(final, 60) for w in watchers))
         for watcher, ok in zip(watchers, settled, strict=True):
             if not ok:
+                detail = f"{watcher.record.name} never caught up to {final}"
+                name = watcher.record.name.split("/")[0]
+                member = next(m for m in cluster.members if m.name == name)
                 report.anomalies.append(
-                    Anomaly("watch", f"{watcher.record.name} never caught up to {final}")
+                    Anomaly("watch", f"{detail} ({_explain(cluster, member, watcher)})")
                 )
         await asyncio.to_thread(injector.restore)
         final = max(final, cluster.status(cluster.leader()).header.revision)
@@ -153,6 +158,16 @@ async def _run(cluster: Cluster, config: RunConfig, report: Report) -> None:
     report.faults = injector.done
     report.fault_log = injector.log
     _check(report, history, watchers, states, workload, config)
+
+
+def _explain(cluster: Cluster, member: Member, watcher: Watcher) -> str:
+    """What the member and the watcher said: the clues to a watch that never caught up."""
+    try:
+        status = cluster.status(member)
+        said = f"member at revision {status.header.revision}, leader {status.leader:x}"
+    except grpc.RpcError as exc:
+        said = f"member status: {exc.code().name} {exc.details()}"
+    return f"{said}; last errors: {watcher.errors[-3:]}"
 
 
 async def _finish(tasks: list[asyncio.Task[None]], grace: float) -> None:
