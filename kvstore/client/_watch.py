@@ -21,6 +21,9 @@ Design (why it is built so):
 * A progress request (``request_progress``) is answered for the whole stream; it is
   delivered to every watch as a progress notification but does not move
   ``next_revision`` (a watch still catching up may not have seen that revision).
+  One that is not answered before the stream breaks (or is asked while there is
+  none) is asked again on the next stream once its watches are re-created: a
+  caller waiting for it would otherwise wait forever on a quiet key.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 _CLOSED = None
 _Item = WatchResponse | ClientError | None
+
+
+_PROGRESS_REQUEST = rpc_pb2.WatchRequest(progress_request=rpc_pb2.WatchProgressRequest())
 
 
 class _Reconnect(Exception):
@@ -177,6 +183,10 @@ class WatchHub:
         self._outbox: asyncio.Queue[rpc_pb2.WatchRequest | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        #: a progress request not answered yet; asked again on the next stream
+        self._progress_wanted = False
+        #: ask it once this stream's watches are re-created
+        self._progress_due = False
 
     def watch(
         self,
@@ -224,7 +234,8 @@ class WatchHub:
             watch.watch_id = None
 
     async def request_progress(self) -> None:
-        self._send(rpc_pb2.WatchRequest(progress_request=rpc_pb2.WatchProgressRequest()))
+        self._progress_wanted = True
+        self._send(_PROGRESS_REQUEST)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -242,8 +253,14 @@ class WatchHub:
             self._outbox.put_nowait(request)
 
     def _pump(self) -> None:
-        """Send the next create if none is awaiting its answer."""
-        if self._outbox is None or self._in_flight is not None or not self._to_create:
+        """Send the next create if none is awaiting its answer (once all are
+        created, a progress request the last stream left unanswered)."""
+        if self._outbox is None or self._in_flight is not None:
+            return
+        if not self._to_create:
+            if self._progress_due:
+                self._progress_due = False
+                self._send(_PROGRESS_REQUEST)
             return
         watch = self._to_create.popleft()
         self._in_flight = watch
@@ -278,6 +295,7 @@ class WatchHub:
             for watch in self._watches:
                 watch.watch_id = None
             self._to_create = collections.deque(self._watches)
+            self._progress_due = self._progress_wanted
             self._pump()
             try:
                 while True:
@@ -330,6 +348,8 @@ class WatchHub:
                 return
         watch = self._by_id.get(pb.watch_id)
         if watch is None:
+            if pb.watch_id == -1:
+                self._progress_wanted = False
             if pb.watch_id == -1 or (not pb.events and not pb.canceled):
                 # A stream-wide progress answer (etcd sends watch id -1).
                 for w in self._by_id.values():

@@ -109,3 +109,21 @@ async def test_watch_resumes_on_another_member_without_gap_or_duplicate(
             ]
             revisions = [e.revision for e in seen]
             assert revisions == sorted(set(revisions))
+
+
+async def test_progress_request_lost_with_the_stream_is_asked_again(
+    fresh_server: ServerProcess,
+) -> None:
+    async with Client([fresh_server.endpoint], dial_timeout=1.0) as c, c.watch(b"/quiet") as w:
+        written = await c.put(b"/elsewhere", b"v")
+        fresh_server.kill()  # the stream breaks: asked on it or on none, it is lost
+        await w.request_progress()
+        fresh_server.start()
+
+        async def first_response() -> None:
+            async for response in w.responses():
+                assert response.progress_notify and response.events == []
+                assert response.revision >= written.revision
+                return
+
+        await asyncio.wait_for(first_response(), 20)
