@@ -94,18 +94,21 @@ class Watcher:
         watch = self.client.watch(
             spec.key, spec.range_end, start_revision=start, prev_kv=spec.prev_kv, filters=filters
         )
+        stage = "creating the watch"
         try:
             async with asyncio.timeout(within), watch:
+                stage = "waiting for a response"
                 await watch.request_progress()
                 async for response in watch.responses():
                     segment.responses.append(to_response(response))
+                    stage = f"waiting for a response after revision {response.revision}"
                     if segment.vouched >= final_revision:
                         return True
                     if response.progress_notify:
                         await asyncio.sleep(0.1)
                         await watch.request_progress()
         except (TimeoutError, ClientError) as exc:
-            self.errors.append(f"settle: {type(exc).__name__}: {exc}")
+            self.errors.append(f"settle, {stage}: {type(exc).__name__}: {exc}")
         return segment.vouched >= final_revision
 
 
