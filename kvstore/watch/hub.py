@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 # events per response while catching up; a revision is never split
 CATCHUP_EVENTS_PER_RESPONSE = 1000
+#: seconds before a failed catch-up step is tried again
+CATCHUP_RETRY_DELAY = 0.5
 
 
 class WatchHub:
@@ -184,29 +186,44 @@ class WatchHub:
         task.add_done_callback(self._tasks.discard)
 
     async def _catch_up(self, watcher: Watcher) -> None:
+        """Read ``watcher``'s missing revisions until it is synced. A step
+        that fails (the store unreadable for a moment) is tried again: a
+        watcher given up on would never be synced, and nothing would tell
+        its client (its stream's progress requests would wait for it)."""
         try:
             while not watcher.canceled:
-                bound = self.revision
-                if watcher.next_rev > bound:
-                    watcher.synced = True
-                    self._synced.add(watcher)
-                    watcher.sink.watcher_synced(watcher)
-                    return
-                if self._settled is not None:
-                    await self._settled()  # the store shows everything up to bound
-                last = min(bound, watcher.next_rev + self._config.catchup_batch_revisions - 1)
-                compacted, batch = await asyncio.to_thread(self._read, watcher, last)
-                if compacted:
-                    await self._cancel_compacted(watcher, compacted)
-                    return
-                await self._send_batch(watcher, batch)
-                watcher.next_rev = last + 1
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("watch catch-up failed watch_id=%d", watcher.watch_id)
+                try:
+                    if await self._catch_up_step(watcher):
+                        return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception(
+                        "watch catch-up failed; retrying watch_id=%d", watcher.watch_id
+                    )
+                    await asyncio.sleep(CATCHUP_RETRY_DELAY)
         finally:
             watcher.catchup_running = False
+
+    async def _catch_up_step(self, watcher: Watcher) -> bool:
+        """Send the next batch of missing revisions; True once the watcher
+        is synced (or canceled: its start revision was compacted)."""
+        bound = self.revision
+        if watcher.next_rev > bound:
+            watcher.synced = True
+            self._synced.add(watcher)
+            watcher.sink.watcher_synced(watcher)
+            return True
+        if self._settled is not None:
+            await self._settled()  # the store shows everything up to bound
+        last = min(bound, watcher.next_rev + self._config.catchup_batch_revisions - 1)
+        compacted, batch = await asyncio.to_thread(self._read, watcher, last)
+        if compacted:
+            await self._cancel_compacted(watcher, compacted)
+            return True
+        await self._send_batch(watcher, batch)
+        watcher.next_rev = last + 1
+        return False
 
     def _read(
         self, watcher: Watcher, last: int

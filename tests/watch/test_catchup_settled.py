@@ -51,3 +51,39 @@ def test_catch_up_waits_until_the_store_shows_the_published_revisions(tmp_path: 
         asyncio.run(scenario())
     finally:
         store.close()
+
+
+def test_a_failed_catch_up_step_is_tried_again(tmp_path: Path) -> None:
+    store = started_store(tmp_path)
+    fsm = StateMachine(store, LeaseConfig())
+
+    async def scenario() -> None:
+        calls = 0
+
+        async def settled() -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("the store is not readable for a moment")
+
+        hub = WatchHub(
+            store, WatchConfig(), lambda rev: rpc_pb2.ResponseHeader(revision=rev), settled
+        )
+        fsm.apply_batch([Entry(1, 1, _put(b"/a"))])  # revision 2
+        hub.publish(fsm.apply_batch([Entry(2, 1, _put(b"/b"))])[1])  # revision 3
+        sink = Sink()
+        watcher = Watcher(watch_id=1, kr=KeyRange.of(b"/", b"0"), sink=sink, next_rev=1)
+        hub.add(watcher)
+        for _ in range(300):
+            if watcher.synced:
+                break
+            await asyncio.sleep(0.01)
+        assert calls >= 2
+        assert watcher.synced
+        assert [rev for revs in sink.revisions() for rev in revs] == [2, 3]
+        await hub.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
