@@ -170,6 +170,10 @@ class WatchStream:
             if resp is None:
                 return
             yield resp
+            if self._progress_pending and self._all_synced():
+                # its answer found the queue full: there is room now
+                self._progress_pending = False
+                self._send_progress()
 
 
 class WatchService(rpc_pb2_grpc.WatchServicer):
