@@ -130,6 +130,8 @@ class ServerConfig:
     advertise_client_urls: tuple[str, ...] = (DEFAULT_CLIENT_URL,)
     #: http:// URLs serving /metrics and /health (etcd's --listen-metrics-urls)
     listen_metrics_urls: tuple[str, ...] = ()
+    #: etcd's --metrics: "extensive" adds the gRPC call latency histogram
+    metrics: str = "basic"
     initial_advertise_peer_urls: tuple[str, ...] = ("http://127.0.0.1:2380",)
     cluster: ClusterConfig | None = None
     lease: LeaseConfig = field(default_factory=LeaseConfig)

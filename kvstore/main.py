@@ -96,6 +96,12 @@ def parser() -> argparse.ArgumentParser:
         help="http://HOST:PORT,... serving /metrics (Prometheus) and /health, as etcd's",
     )
     p.add_argument(
+        "--metrics",
+        choices=("basic", "extensive"),
+        default="basic",
+        help="level of detail of /metrics; extensive adds the gRPC call latency histogram",
+    )
+    p.add_argument(
         "--initial-advertise-peer-urls", type=url_list, default=("http://127.0.0.1:2380",)
     )
     p.add_argument(
@@ -337,6 +343,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         listen_client_urls=args.listen_client_urls,
         advertise_client_urls=args.advertise_client_urls or args.listen_client_urls,
         listen_metrics_urls=args.listen_metrics_urls,
+        metrics=args.metrics,
         initial_advertise_peer_urls=peer_urls,
         cluster=cluster,
         lease=LeaseConfig(),

@@ -11,6 +11,11 @@ layer of each call (``decoding.guarded``), and turned into metrics only when
 ``/metrics`` is scraped. As in etcd, every method appears from the start,
 with every status code at 0, and a request that cannot be decoded is not
 counted (grpc-go rejects it before its interceptors run).
+
+With ``--metrics=extensive``, as in etcd, each call's handling time (a
+stream's: from its start to its end) also goes into the histogram
+``grpc_server_handling_seconds``, in Prometheus's default buckets: what
+etcd-mixin's slow-request alert reads.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from kvstore.durations import DEFAULT_BUCKETS, Durations
 
 #: status codes by the names grpc-go gives them (``codes.Code.String()``)
 GO_NAMES: dict[grpc.StatusCode, str] = {
@@ -78,6 +85,8 @@ class MethodCalls:
     received: int = 0
     sent: int = 0
     handled: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GO_NAMES.values(), 0))
+    #: handling times (``--metrics=extensive`` only)
+    durations: Durations | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -87,13 +96,17 @@ class MethodCalls:
 class CallCounts(Collector):
     """Every registered method's counts: a member's ``/metrics`` collects them."""
 
-    def __init__(self) -> None:
+    def __init__(self, timed: bool = False) -> None:
         self._methods: list[MethodCalls] = []
+        #: every call's handling time is observed (etcd's --metrics=extensive)
+        self.timed = timed
 
     def method(self, full_name: str, handler: grpc.RpcMethodHandler[Any, Any]) -> MethodCalls:
         """The counts of ``/package.Service/Method``, kept from now on."""
         service, _, name = full_name.lstrip("/").partition("/")
         calls = MethodCalls(kind(handler), service, name)
+        if self.timed:
+            calls.durations = Durations(DEFAULT_BUCKETS)
         self._methods.append(calls)
         return calls
 
@@ -124,3 +137,15 @@ class CallCounts(Collector):
             for code, value in m.handled.items():
                 handled.add_metric([code, *m.labels], value)
         yield handled
+        if not self.timed:
+            return
+        handling = HistogramMetricFamily(
+            "grpc_server_handling_seconds",
+            "Histogram of response latency (seconds) of gRPC that had been "
+            "application-level handled by the server.",
+            labels=LABELS,
+        )
+        for m in self._methods:
+            if m.durations is not None:
+                handling.add_metric(m.labels, m.durations.exposition(), m.durations.sum)
+        yield handling

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn
 
@@ -82,6 +83,8 @@ def _counted(inner: Callable[..., Any], calls: MethodCalls, streaming: bool) -> 
             else:
                 calls.received += 1
             calls.started += 1
+            timed = calls.durations
+            began = time.perf_counter() if timed is not None else 0.0
             code = OK
             try:
                 async for item in inner(request, context):
@@ -92,6 +95,8 @@ def _counted(inner: Callable[..., Any], calls: MethodCalls, streaming: bool) -> 
                 raise
             finally:
                 calls.handled[code] += 1
+                if timed is not None:
+                    timed.observe(time.perf_counter() - began)
 
         return generate
 
@@ -103,6 +108,8 @@ def _counted(inner: Callable[..., Any], calls: MethodCalls, streaming: bool) -> 
         else:
             calls.received += 1
         calls.started += 1
+        timed = calls.durations
+        began = time.perf_counter() if timed is not None else 0.0
         code = OK
         try:
             response = await inner(request, context)
@@ -111,6 +118,8 @@ def _counted(inner: Callable[..., Any], calls: MethodCalls, streaming: bool) -> 
             raise
         finally:
             calls.handled[code] += 1
+            if timed is not None:
+                timed.observe(time.perf_counter() - began)
         calls.sent += 1
         return response
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import urllib.parse
 from collections.abc import Iterator
 
@@ -154,10 +153,9 @@ class MemberCollector(Collector):
                 )
             )
         for name, doc, observed in durations:
-            buckets = [
-                ("+Inf" if le == math.inf else repr(le), n) for le, n in observed.cumulative()
-            ]
-            yield HistogramMetricFamily(name, doc, buckets=buckets, sum_value=observed.sum)
+            yield HistogramMetricFamily(
+                name, doc, buckets=observed.exposition(), sum_value=observed.sum
+            )
 
 
 def registry_for(member: Member) -> CollectorRegistry:

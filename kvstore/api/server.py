@@ -173,7 +173,16 @@ class KvServer:
         guard = AuthGuard(
             store, keeper, client_cert_auth=tls is not None and tls.client_cert_auth, jwt=jwt
         )
-        member = Member(cfg, self.identity, store, proposer, hub, lessor, guard, CallCounts())
+        member = Member(
+            cfg,
+            self.identity,
+            store,
+            proposer,
+            hub,
+            lessor,
+            guard,
+            CallCounts(timed=cfg.metrics == "extensive"),
+        )
         server = self._grpc = grpc.aio.server(options=server_options(cfg.max_request_bytes))
 
         election = cfg.cluster.election_timeout_min if cfg.cluster is not None else 1.0

@@ -20,14 +20,20 @@ from tests.support.procs import (
     wait_until,
 )
 
+Served = Iterator[tuple[ServerProcess, str]]
+
+
+def _serve(kind: str, tmp_path: Path, *flags: str) -> Served:
+    """A member of ``kind`` serving /metrics: (it, the metrics URL)."""
+    url = f"http://127.0.0.1:{free_port()}"
+    make = kvstore_process if kind == "kvstore" else etcd_process
+    with running(make(tmp_path, extra=["--listen-metrics-urls", url, *flags])) as server:
+        yield server, url
+
 
 @pytest.fixture(params=["kvstore", "etcd"])
-def member(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
-    url = f"http://127.0.0.1:{free_port()}"
-    extra = ["--listen-metrics-urls", url]
-    make = kvstore_process if request.param == "kvstore" else etcd_process
-    with running(make(tmp_path, extra=extra)) as server:
-        yield server, url
+def member(request: pytest.FixtureRequest, tmp_path: Path) -> Served:
+    yield from _serve(str(request.param), tmp_path)
 
 
 def test_health_follows_the_nospace_alarm(member: tuple[ServerProcess, str]) -> None:
@@ -82,6 +88,11 @@ def test_other_paths_and_methods_are_refused(member: tuple[ServerProcess, str]) 
     _, url = member
     assert get(url + "/nothing")[0] == 404
     assert get(url + "/health", method="POST")[0] == 405
+
+
+@pytest.fixture(params=["kvstore", "etcd"])
+def extensive(request: pytest.FixtureRequest, tmp_path: Path) -> Served:
+    yield from _serve(str(request.param), tmp_path, "--metrics", "extensive")
 
 
 def _calls(found: Samples, name: str, method: str, code: str | None = None) -> float:
@@ -154,3 +165,55 @@ def test_grpc_calls_are_counted_by_method_and_status(member: tuple[ServerProcess
         wait_until(
             lambda: delta(metrics(url), "grpc_server_handled_total", "Watch/Watch", "Canceled") == 1
         )
+
+
+def _handling(found: Samples, method: str, le: str | None = None) -> float:
+    """``grpc_server_handling_seconds``: the count of one method, or one bucket of it."""
+    service, _, short = method.partition("/")
+    name = "grpc_server_handling_seconds_" + ("count" if le is None else "bucket")
+    for labels, count in found[name]:
+        ours = (labels["grpc_service"], labels["grpc_method"]) == (f"etcdserverpb.{service}", short)
+        if ours and (le is None or labels["le"] == le):
+            return count
+    raise AssertionError(f"no {name} for {method} {le or ''}")
+
+
+def test_call_latency_histogram_only_with_extensive_metrics(
+    member: tuple[ServerProcess, str],
+) -> None:
+    _, url = member
+    found = metrics(url)
+    assert "grpc_server_started_total" in found
+    assert not [name for name in found if name.startswith("grpc_server_handling_seconds")]
+
+
+def test_extensive_metrics_time_every_call(extensive: tuple[ServerProcess, str]) -> None:
+    server, url = extensive
+    before = metrics(url)
+    assert _handling(before, "Maintenance/Defragment") == 0  # every method from the start
+    bounds = {labels["le"] for labels, _ in before["grpc_server_handling_seconds_bucket"]}
+    assert {"0.005", "0.1", "1", "10", "+Inf"} <= bounds and len(bounds) == 12
+    with grpc.insecure_channel(server.endpoint) as channel:
+        kv = rpc_pb2_grpc.KVStub(channel)
+        for _ in range(3):
+            kv.Range(rpc_pb2.RangeRequest(key=b"k"), timeout=10)
+        create = rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(key=b"k"))
+        watch = rpc_pb2_grpc.WatchStub(channel).Watch(iter([create]), timeout=30)
+        assert next(watch).created
+        assert _handling(metrics(url), "Watch/Watch") == 0  # a stream counts once it ends
+        watch.cancel()
+
+        def watch_timed() -> bool:
+            return _handling(metrics(url), "Watch/Watch") == 1
+
+        wait_until(watch_timed, timeout=10)
+    after = metrics(url)
+    assert _handling(after, "KV/Range") - _handling(before, "KV/Range") == 3
+    assert _handling(after, "KV/Range", "+Inf") - _handling(before, "KV/Range", "+Inf") == 3
+    assert _handling(after, "KV/Range", "10") >= _handling(after, "KV/Range", "0.005")
+    sums = {
+        labels["grpc_method"]: total
+        for labels, total in after["grpc_server_handling_seconds_sum"]
+        if labels["grpc_service"] == "etcdserverpb.KV"
+    }
+    assert sums["Range"] > 0 and sums["Put"] == 0
