@@ -1,6 +1,7 @@
 """What an etcd call's metadata asks for, read once before its handler runs:
-who is calling (``AuthGuard.admit``: a token, or the client certificate) and
-whether the call requires a leader (``leaderwatch``).
+who is calling (``AuthGuard.admit``: a token, or the client certificate),
+whether the call requires a leader (``leaderwatch``), and which client API
+version it speaks (counted for ``/metrics``).
 
 The wrapper is applied once per method at start-up (``registry``). Reading
 a call's metadata costs a few microseconds, so it is read once for both.
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from kvstore.api.auth import ETCD_PREFIX, NO_TOKEN, AuthGuard
+from kvstore.api.calls import Traffic, client_api_version
 from kvstore.api.edge import Ctx, abort
 from kvstore.api.leaderwatch import LeaderWatch, requires_leader
 from kvstore.api.registry import Handler, rebuilt
@@ -21,24 +23,31 @@ from kvstore.errors import KvError, NoLeaderError
 
 
 def with_call_context(
-    method: str, handler: Handler, guard: AuthGuard, leaders: LeaderWatch
+    method: str, handler: Handler, guard: AuthGuard, leaders: LeaderWatch, traffic: Traffic
 ) -> Handler:
-    """``handler`` of ``method``, admitted as its metadata asks (etcd methods)."""
+    """``handler`` of ``method``, admitted as its metadata asks (etcd methods),
+    and counted in ``traffic`` by kind and client API version, as etcd counts them."""
     if not method.startswith(ETCD_PREFIX):
         return handler
-    gate = _Gate(guard, leaders, resolve=method not in NO_TOKEN)
+    kind = "unary" if handler.unary_unary else "stream"
+    gate = _Gate(guard, leaders, resolve=method not in NO_TOKEN, traffic=traffic, kind=kind)
     return rebuilt(handler, lambda inner, _streaming: gate.wrap(inner))
 
 
 class _Gate:
-    def __init__(self, guard: AuthGuard, leaders: LeaderWatch, resolve: bool) -> None:
+    def __init__(
+        self, guard: AuthGuard, leaders: LeaderWatch, resolve: bool, traffic: Traffic, kind: str
+    ) -> None:
         self._guard = guard
         self._leaders = leaders
         self._resolve = resolve
+        self._traffic = traffic
+        self._kind = kind
 
     def admit(self, context: Ctx) -> tuple[KvError | None, bool]:
         """(the error to answer, or None; whether the call requires a leader)."""
         metadata = context.invocation_metadata() or ()
+        self._traffic.request(self._kind, client_api_version(metadata))
         required = requires_leader(metadata)
         if required and not self._leaders.has_leader():
             return NoLeaderError(), required

@@ -12,6 +12,11 @@ layer of each call (``decoding.guarded``), and turned into metrics only when
 with every status code at 0, and a request that cannot be decoded is not
 counted (grpc-go rejects it before its interceptors run).
 
+The same layer adds up the bytes of every message received and sent
+(``etcd_network_client_grpc_*_bytes_total``: the encoded messages, as etcd
+counts them), and ``callctx`` counts each etcd call by kind and by the
+client's ``client-api-version`` (``etcd_server_client_requests_total``).
+
 With ``--metrics=extensive``, as in etcd, each call's handling time (a
 stream's: from its start to its end) also goes into the histogram
 ``grpc_server_handling_seconds``, in Prometheus's default buckets: what
@@ -20,7 +25,7 @@ etcd-mixin's slow-request alert reads.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +60,30 @@ CANCELED = GO_NAMES[grpc.StatusCode.CANCELLED]
 UNKNOWN = GO_NAMES[grpc.StatusCode.UNKNOWN]
 
 LABELS = ("grpc_type", "grpc_service", "grpc_method")
+#: the metadata etcd's clients send their API version in, and the label without it
+CLIENT_API_VERSION = "client-api-version"
+NO_VERSION = "unknown"
+
+
+def client_api_version(metadata: Iterable[tuple[str, Any]]) -> str:
+    for key, value in metadata:  # a loop: no generator per call
+        if key == CLIENT_API_VERSION:
+            return str(value)
+    return NO_VERSION
+
+
+@dataclass
+class Traffic:
+    """A member's client traffic: bytes of the messages received and sent,
+    and calls by (``unary`` or ``stream``, client API version)."""
+
+    received_bytes: int = 0
+    sent_bytes: int = 0
+    requests: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def request(self, kind: str, version: str) -> None:
+        key = (kind, version)
+        self.requests[key] = self.requests.get(key, 0) + 1
 
 
 def go_name(code: grpc.StatusCode | None) -> str:
@@ -81,6 +110,8 @@ class MethodCalls:
     kind: str
     service: str
     name: str
+    #: the member's, shared by all its methods
+    traffic: Traffic = field(default_factory=Traffic)
     started: int = 0
     received: int = 0
     sent: int = 0
@@ -100,17 +131,19 @@ class CallCounts(Collector):
         self._methods: list[MethodCalls] = []
         #: every call's handling time is observed (etcd's --metrics=extensive)
         self.timed = timed
+        self.traffic = Traffic()
 
     def method(self, full_name: str, handler: grpc.RpcMethodHandler[Any, Any]) -> MethodCalls:
         """The counts of ``/package.Service/Method``, kept from now on."""
         service, _, name = full_name.lstrip("/").partition("/")
-        calls = MethodCalls(kind(handler), service, name)
+        calls = MethodCalls(kind(handler), service, name, self.traffic)
         if self.timed:
             calls.durations = Durations(DEFAULT_BUCKETS)
         self._methods.append(calls)
         return calls
 
     def collect(self) -> Iterator[Metric]:
+        yield from self._traffic()
         for metric, doc, count in (
             ("grpc_server_started_total", "Total number of RPCs started on the server.", "started"),
             (
@@ -149,3 +182,27 @@ class CallCounts(Collector):
             if m.durations is not None:
                 handling.add_metric(m.labels, m.durations.exposition(), m.durations.sum)
         yield handling
+
+    def _traffic(self) -> Iterator[Metric]:
+        traffic = self.traffic
+        for metric, doc, total in (
+            (
+                "etcd_network_client_grpc_received_bytes_total",
+                "The total number of bytes received from grpc clients.",
+                traffic.received_bytes,
+            ),
+            (
+                "etcd_network_client_grpc_sent_bytes_total",
+                "The total number of bytes sent to grpc clients.",
+                traffic.sent_bytes,
+            ),
+        ):
+            yield CounterMetricFamily(metric, doc, value=total)
+        requests = CounterMetricFamily(
+            "etcd_server_client_requests_total",
+            "The total number of client requests per client version.",
+            labels=("type", "client_api_version"),
+        )
+        for (call_kind, version), count in sorted(traffic.requests.items()):
+            requests.add_metric([call_kind, version], count)
+        yield requests

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 import grpc
 
-from kvstore.api.calls import CANCELED, OK, UNKNOWN, MethodCalls, go_name
+from kvstore.api.calls import CANCELED, OK, UNKNOWN, MethodCalls, Traffic, go_name
 from kvstore.api.edge import Ctx
 from kvstore.api.registry import Handler, rebuilt
 
@@ -37,26 +37,42 @@ def guarded(handler: Handler, calls: MethodCalls) -> Handler:
     """``handler`` answering an undecodable request with etcd's status, and
     counting its calls in ``calls``."""
     parse = handler.request_deserializer
+    traffic = calls.traffic
 
     def deserialize(raw: bytes) -> Any:
         try:
-            return parse(raw) if parse is not None else raw
+            request = parse(raw) if parse is not None else raw
         except Exception as exc:  # any parse failure becomes etcd's status
             return _Undecodable(exc)
+        traffic.received_bytes += len(raw)
+        return request
 
     ser = handler.response_serializer
-    if ser is not None and (handler.unary_stream or handler.stream_stream):
-        ser = _passing_encoded(ser)
+    if ser is not None:
+        ser = _sent(ser, traffic, bool(handler.unary_stream or handler.stream_stream))
     return rebuilt(
         handler, lambda inner, streaming: _counted(inner, calls, streaming), deserialize, ser
     )
 
 
-def _passing_encoded(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
-    """A stream may yield responses it encoded itself (the watch hub does)."""
+def _sent(
+    serialize: Callable[[Any], bytes], traffic: Traffic, stream: bool
+) -> Callable[[Any], bytes]:
+    """``serialize``, counting the bytes; a stream may yield responses it
+    encoded itself (the watch hub does)."""
+    if not stream:
+
+        def encode_one(response: Any) -> bytes:
+            raw = serialize(response)
+            traffic.sent_bytes += len(raw)
+            return raw
+
+        return encode_one
 
     def encode(response: Any) -> bytes:
-        return response if isinstance(response, bytes) else serialize(response)
+        raw = response if isinstance(response, bytes) else serialize(response)
+        traffic.sent_bytes += len(raw)
+        return raw
 
     return encode
 

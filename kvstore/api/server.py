@@ -189,7 +189,7 @@ class KvServer:
         leaders = self._leaders = LeaderWatch(lambda: proposer.status().leader_id != 0, election)
 
         def wrap(method: str, handler: Handler) -> Handler:
-            handler = with_call_context(method, handler, guard, leaders)
+            handler = with_call_context(method, handler, guard, leaders, member.calls.traffic)
             if isinstance(proposer, RaftProposer) and proposer.learner:
                 handler = learner_gate(method, handler, lambda: proposer.learner)
             return guarded(handler, member.calls.method(method, handler))

@@ -217,3 +217,40 @@ def test_extensive_metrics_time_every_call(extensive: tuple[ServerProcess, str])
         if labels["grpc_service"] == "etcdserverpb.KV"
     }
     assert sums["Range"] > 0 and sums["Put"] == 0
+
+
+def _requests(found: Samples, kind: str, version: str) -> float:
+    for labels, count in found.get("etcd_server_client_requests_total", []):
+        if (labels["type"], labels["client_api_version"]) == (kind, version):
+            return count
+    return 0
+
+
+def test_client_traffic_is_counted_in_bytes_and_by_api_version(
+    member: tuple[ServerProcess, str],
+) -> None:
+    server, url = member
+    before = metrics(url)
+    with grpc.insecure_channel(server.endpoint) as channel:
+        kv = rpc_pb2_grpc.KVStub(channel)
+        put = rpc_pb2.PutRequest(key=b"traffic", value=b"v" * 100)
+        put_response = kv.Put(put, timeout=10, metadata=[("client-api-version", "3.4")])
+        get = rpc_pb2.RangeRequest(key=b"traffic")
+        get_response = kv.Range(get, timeout=10)  # no version sent
+        create = rpc_pb2.WatchRequest(create_request=rpc_pb2.WatchCreateRequest(key=b"traffic"))
+        watch = rpc_pb2_grpc.WatchStub(channel).Watch(
+            iter([create]), timeout=30, metadata=[("client-api-version", "3.5")]
+        )
+        created = next(watch)
+        watch.cancel()
+    after = metrics(url)
+
+    def delta(name: str) -> float:
+        return value(after, name) - value(before, name)
+
+    received = put.ByteSize() + get.ByteSize() + create.ByteSize()
+    sent = put_response.ByteSize() + get_response.ByteSize() + created.ByteSize()
+    assert delta("etcd_network_client_grpc_received_bytes_total") == received
+    assert delta("etcd_network_client_grpc_sent_bytes_total") == sent
+    for kind, version in (("unary", "3.4"), ("unary", "unknown"), ("stream", "3.5")):
+        assert _requests(after, kind, version) - _requests(before, kind, version) == 1
