@@ -11,6 +11,7 @@ import pytest
 from kvstore.client import Client, ClientError, Event, OutcomeUnknownError, RequestTimeoutError
 from tests.support.cluster_etcd import etcd_cluster
 from tests.support.procs import ServerProcess, etcd_binary, free_port
+from tests.support.progress import next_is_progress
 
 needs_etcd = pytest.mark.skipif(etcd_binary() is None, reason="etcd is not installed")
 
@@ -119,11 +120,4 @@ async def test_progress_request_lost_with_the_stream_is_asked_again(
         fresh_server.kill()  # the stream breaks: asked on it or on none, it is lost
         await w.request_progress()
         fresh_server.start()
-
-        async def first_response() -> None:
-            async for response in w.responses():
-                assert response.progress_notify and response.events == []
-                assert response.revision >= written.revision
-                return
-
-        await asyncio.wait_for(first_response(), 20)
+        await next_is_progress(w, written.revision, 20)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from kvstore.client import Client, Event, EventType, Watch, WatchFilter
+from tests.support.progress import next_is_progress
 
 
 async def take(watch: Watch, n: int, within: float = 10.0) -> list[Event]:
@@ -76,14 +77,7 @@ async def test_request_progress_gives_progress_notification(client: Client, ns: 
     async with client.watch(ns + b"quiet") as w:
         written = await client.put(ns + b"elsewhere", b"v")
         await w.request_progress()
-
-        async def first_response() -> None:
-            async for response in w.responses():
-                assert response.progress_notify and response.events == []
-                assert response.revision >= written.revision
-                return
-
-        await asyncio.wait_for(first_response(), 10)
+        await next_is_progress(w, written.revision, 10)
 
 
 async def test_events_of_one_txn_arrive_together(client: Client, ns: bytes) -> None:

@@ -5,6 +5,7 @@ or the revisions in between are skipped for good."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from kvstore.config import LeaseConfig, WatchConfig
@@ -21,43 +22,58 @@ def _put(key: bytes) -> bytes:
     return command_pb2.Command(put=rpc_pb2.PutRequest(key=key, value=b"v")).SerializeToString()
 
 
-def test_catch_up_waits_until_the_store_shows_the_published_revisions(tmp_path: Path) -> None:
+async def _synced(watcher: Watcher, within: float) -> bool:
+    """Whether ``watcher`` is synced within ``within`` seconds."""
+    for _ in range(int(within / 0.01)):
+        if watcher.synced:
+            return True
+        await asyncio.sleep(0.01)
+    return watcher.synced
+
+
+def _run(tmp_path: Path, scenario: Callable[[StateMachine], Awaitable[None]]) -> None:
+    """Run ``scenario`` with a state machine on a fresh store."""
     store = started_store(tmp_path)
-    fsm = StateMachine(store, LeaseConfig())
-
-    async def scenario() -> None:
-        visible = asyncio.Event()
-        hub = WatchHub(
-            store, WatchConfig(), lambda rev: rpc_pb2.ResponseHeader(revision=rev), visible.wait
-        )
-        fsm.apply_batch([Entry(1, 1, _put(b"/a"))])  # revision 2, committed
-        _, effects = fsm.apply_batch([Entry(2, 1, _put(b"/b"))], hold=True)  # 3, held
-        hub.publish(effects)  # as the proposer does when the batch is released
-        sink = Sink()
-        watcher = Watcher(watch_id=1, kr=KeyRange.of(b"/", b"0"), sink=sink, next_rev=1)
-        hub.add(watcher)  # catches up from the store: revision 3 is not there yet
-        await asyncio.sleep(0.1)
-        fsm.commit_held()
-        visible.set()
-        for _ in range(100):
-            if watcher.synced:
-                break
-            await asyncio.sleep(0.01)
-        assert watcher.synced
-        assert [rev for revs in sink.revisions() for rev in revs] == [2, 3]
-        await hub.aclose()
-
     try:
-        asyncio.run(scenario())
+        asyncio.run(scenario(StateMachine(store, LeaseConfig())))
     finally:
         store.close()
 
 
-def test_a_failed_catch_up_step_is_tried_again(tmp_path: Path) -> None:
-    store = started_store(tmp_path)
-    fsm = StateMachine(store, LeaseConfig())
+async def _revisions_from_the_start(hub: WatchHub, within: float) -> list[int]:
+    """The revisions a watcher of everything from revision 1 received, once it is synced."""
+    sink = Sink()
+    watcher = Watcher(watch_id=1, kr=KeyRange.of(b"/", b"0"), sink=sink, next_rev=1)
+    hub.add(watcher)  # catches up from the store
+    assert await _synced(watcher, within)
+    await hub.aclose()
+    return [rev for revs in sink.revisions() for rev in revs]
 
-    async def scenario() -> None:
+
+def test_catch_up_waits_until_the_store_shows_the_published_revisions(tmp_path: Path) -> None:
+    async def scenario(fsm: StateMachine) -> None:
+        visible = asyncio.Event()
+        hub = WatchHub(
+            fsm.store, WatchConfig(), lambda rev: rpc_pb2.ResponseHeader(revision=rev), visible.wait
+        )
+        fsm.apply_batch([Entry(1, 1, _put(b"/a"))])  # revision 2, committed
+        _, effects = fsm.apply_batch([Entry(2, 1, _put(b"/b"))], hold=True)  # 3, held
+        hub.publish(effects)  # as the proposer does when the batch is released
+
+        async def commit_later() -> None:  # revision 3 is not in the store yet
+            await asyncio.sleep(0.1)
+            fsm.commit_held()
+            visible.set()
+
+        committing = asyncio.create_task(commit_later())
+        assert await _revisions_from_the_start(hub, within=1.0) == [2, 3]
+        await committing
+
+    _run(tmp_path, scenario)
+
+
+def test_a_failed_catch_up_step_is_tried_again(tmp_path: Path) -> None:
+    async def scenario(fsm: StateMachine) -> None:
         calls = 0
 
         async def settled() -> None:
@@ -67,23 +83,11 @@ def test_a_failed_catch_up_step_is_tried_again(tmp_path: Path) -> None:
                 raise RuntimeError("the store is not readable for a moment")
 
         hub = WatchHub(
-            store, WatchConfig(), lambda rev: rpc_pb2.ResponseHeader(revision=rev), settled
+            fsm.store, WatchConfig(), lambda rev: rpc_pb2.ResponseHeader(revision=rev), settled
         )
         fsm.apply_batch([Entry(1, 1, _put(b"/a"))])  # revision 2
         hub.publish(fsm.apply_batch([Entry(2, 1, _put(b"/b"))])[1])  # revision 3
-        sink = Sink()
-        watcher = Watcher(watch_id=1, kr=KeyRange.of(b"/", b"0"), sink=sink, next_rev=1)
-        hub.add(watcher)
-        for _ in range(300):
-            if watcher.synced:
-                break
-            await asyncio.sleep(0.01)
+        assert await _revisions_from_the_start(hub, within=3.0) == [2, 3]
         assert calls >= 2
-        assert watcher.synced
-        assert [rev for revs in sink.revisions() for rev in revs] == [2, 3]
-        await hub.aclose()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        store.close()
+    _run(tmp_path, scenario)
