@@ -4,7 +4,7 @@ whether the call requires a leader (``leaderwatch``), and which client API
 version it speaks (counted for ``/metrics``).
 
 The wrapper is applied once per method at start-up (``registry``). Reading
-a call's metadata costs a few microseconds, so it is read once for both.
+a call's metadata costs a few microseconds, so it is read once for all three.
 """
 
 from __future__ import annotations
