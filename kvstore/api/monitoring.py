@@ -28,6 +28,7 @@ from kvstore.api.context import Member
 from kvstore.api.maintenance import ETCD_API_VERSION
 from kvstore.errors import KvError
 from kvstore.httpmini import Request, handler, respond
+from kvstore.raft.peertraffic import PeerReport
 
 #: as etcd's /health: the linearizable read it makes must answer within this
 HEALTH_READ_TIMEOUT = 1.0
@@ -156,6 +157,51 @@ class MemberCollector(Collector):
             yield HistogramMetricFamily(
                 name, doc, buckets=observed.exposition(), sum_value=observed.sum
             )
+        yield from _peer_metrics(f"{m.identity.member_id:x}", consensus.peers)
+
+
+def _peer_metrics(local: str, peers: tuple[PeerReport, ...]) -> Iterator[Metric]:
+    """etcd's per-peer network metrics, labelled with member IDs in hex."""
+    active = GaugeMetricFamily(
+        "etcd_network_active_peers",
+        "The current number of active peer connections.",
+        labels=["Local", "Remote"],
+    )
+    families = [
+        (
+            CounterMetricFamily(
+                "etcd_network_peer_sent_bytes_total",
+                "The total number of bytes sent to peers.",
+                labels=["To"],
+            ),
+            "sent_bytes",
+        ),
+        (
+            CounterMetricFamily(
+                "etcd_network_peer_received_bytes_total",
+                "The total number of bytes received from peers.",
+                labels=["From"],
+            ),
+            "received_bytes",
+        ),
+        (
+            CounterMetricFamily(
+                "etcd_network_peer_sent_failures_total",
+                "The total number of send failures from peers.",
+                labels=["To"],
+            ),
+            "sent_failures",
+        ),
+    ]
+    for peer in peers:
+        remote = f"{peer.member_id:x}"
+        if peer.active:
+            active.add_metric([local, remote], 1)
+        for family, count in families:
+            family.add_metric([remote], getattr(peer.counts, count))
+    yield active
+    for family, _ in families:
+        yield family
 
 
 def registry_for(member: Member) -> CollectorRegistry:

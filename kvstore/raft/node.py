@@ -50,6 +50,7 @@ from typing import Any
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.syncobj import _RAFT_STATE
+from pysyncobj.tcp_connection import CONNECTION_STATE
 from pysyncobj.transport import TCPTransport
 
 from kvstore.durations import Durations
@@ -60,6 +61,7 @@ from kvstore.raft.fsm import Applied, Entry, ReleaseFn, StateMachine
 from kvstore.raft.learnerlinks import LearnerLinks
 from kvstore.raft.peerlink import PeerConnection, PeerServer, connection_like
 from kvstore.raft.peertls import PeerTLS
+from kvstore.raft.peertraffic import PeerCounts, PeerTraffic
 from kvstore.raft.snapshots import SnapshotCorrupt, read_snapshot, write_snapshot
 from kvstore.raft.snapshotwriter import SnapshotWriter, fsync_path
 from kvstore.storage.effects import Effects
@@ -98,12 +100,18 @@ QuestionsFn = Callable[[list[Any], ReplyFn], None]
 
 
 class DurableTransport(TCPTransport):  # type: ignore[misc]
-    """pysyncobj's TCP transport, syncing the journal before each send."""
+    """pysyncobj's TCP transport, syncing the journal before each send, and
+    counting what each peer link carries (``peertraffic``)."""
 
     _server: Any
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.traffic = PeerTraffic()
+        super().__init__(*args, **kwargs)
+
     def send(self, node: Any, message: Any) -> bool:
         if not self._handshaken(node):
+            self.traffic.of(node.address).sent_failures += 1
             return False
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "apply_command_response" and self._syncObj.defer_answer(node, message):
@@ -115,7 +123,29 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
         ):
             self._syncObj.flush_journal()
         self._syncObj.outgoing(node, message)
-        return bool(super().send(node, message))
+        sent = bool(super().send(node, message))
+        counts = self._take_counts(node)
+        if not sent:
+            counts.sent_failures += 1
+        return sent
+
+    def _take_counts(self, node: Any) -> PeerCounts:
+        """``node``'s counts, with what its link carried since last asked."""
+        counts = self.traffic.of(node.address)
+        conn = self._connections.get(node)
+        if isinstance(conn, PeerConnection):
+            sent, received = conn.take_counts()
+            counts.sent_bytes += sent
+            counts.received_bytes += received
+        return counts
+
+    def active(self) -> set[str]:
+        """The addresses of the peers connected now (safe off the tick thread)."""
+        return {
+            node.address
+            for node, conn in list(self._connections.items())
+            if conn.state == CONNECTION_STATE.CONNECTED
+        }
 
     def backlog(self, node: Any) -> int:
         """Bytes queued on the link to ``node`` and not yet sent (0: no link)."""
@@ -133,6 +163,7 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
         return conn is None or conn.encryptor is None or bool(conn.sendRandKey)
 
     def _onMessageReceived(self, node: Any, message: Any) -> None:
+        self._take_counts(node)
         message = self._syncObj.incoming(node, message)
         if message is None:
             return
@@ -483,6 +514,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         has acknowledged the whole log, the next send is a heartbeat away."""
         self._reads.round += 1
         started = clock.now()
+        self._count_unreachable()
         self.sending_entries = True
         held = self._hold_backlogged()
         try:
@@ -495,6 +527,15 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if self._heartbeat > self._send_period and self._followers_caught_up():
             # nothing left to send or to hear about: the next one is a heartbeat
             self._SyncObj__newAppendEntriesTime = started + self._heartbeat
+
+    def _count_unreachable(self) -> None:
+        """pysyncobj leaves a member it is not connected to out of a send
+        round; etcd counts such a message as a failed send to that peer
+        (what its members-down alert reads): so does this."""
+        connected = self._SyncObj__connectedNodes
+        for node in self._SyncObj__otherNodes | self._SyncObj__readonlyNodes:
+            if node not in connected:
+                self._SyncObj__transport.traffic.of(node.address).sent_failures += 1
 
     def _hold_backlogged(self) -> tuple[set[Any], set[Any]]:
         """Take out of this send round (voters, read-only nodes) whose links
@@ -898,6 +939,20 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         unlike ``raftCommitIndex`` not capped by this member's own log."""
         value = self._SyncObj__leaderCommitIndex
         return None if value is None else int(value)
+
+    def peer_links(self) -> list[tuple[str, PeerCounts, bool]]:
+        """(address, what its link carried, connected now) of every voting
+        peer and every peer counted so far (safe off the tick thread).
+        Every member links to every other, whether or not Raft has sent on
+        the link yet (followers seldom send to each other)."""
+        transport = self._SyncObj__transport
+        active = transport.active()
+        counted = dict(transport.traffic.items())
+        addresses = {str(node.address) for node in list(self._SyncObj__otherNodes)} | set(counted)
+        return [
+            (address, counted.get(address) or PeerCounts(), address in active)
+            for address in sorted(addresses)
+        ]
 
     def match_indexes(self) -> dict[Any, int]:
         """The leader's view of what each follower and learner has acknowledged

@@ -76,6 +76,17 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self._start_over()
 
+    #: bytes of frames sent and read since the transport last took them
+    #: (``take_counts``)
+    _sent_bytes = 0
+    _received_bytes = 0
+
+    def take_counts(self) -> tuple[int, int]:
+        """(bytes sent, bytes read) since the last call."""
+        counts = (self._sent_bytes, self._received_bytes)
+        self._sent_bytes = self._received_bytes = 0
+        return counts
+
     def _start_over(self) -> None:
         self._TcpConnection__writeBuffer = bytearray()
         self._TcpConnection__readBuffer = bytearray()
@@ -101,6 +112,7 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
             message = (self.sendRandKey, message)
         frame = self._frames().encode(message)
         self._TcpConnection__writeBuffer += _LENGTH.pack(len(frame)) + frame
+        self._sent_bytes += _LENGTH.size + len(frame)
         self._TcpConnection__trySendBuffer()
         if self._TcpConnection__writeBuffer and self._TcpConnection__fileno is not None:
             # pysyncobj sends the rest only with its next message; the poller
@@ -128,6 +140,7 @@ class PeerConnection(TcpConnection):  # type: ignore[misc]
         with memoryview(buffer) as view:
             frame = bytes(view[_LENGTH.size : end])
         del buffer[:end]
+        self._received_bytes += end
         try:
             message = self._frames().decode(frame)
             if self.recvRandKey:

@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 
 from kvstore.durations import Durations
 from kvstore.pb import command_pb2
+from kvstore.raft.peertraffic import PeerReport
 from kvstore.storage.effects import Effects
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class ProposerMetrics:
     proposals_failed: int
     #: the Raft journal's syncs; None without Raft (no journal)
     wal_fsync: Durations | None
+    #: what each peer link carried (none without peers)
+    peers: tuple[PeerReport, ...] = ()
 
 
 #: a question about state only the leader keeps in memory, and its answer

@@ -46,6 +46,7 @@ from kvstore.raft.fsm import Applied, Duplicate, StateMachine
 from kvstore.raft.learnerlinks import LearnerLinks
 from kvstore.raft.node import RaftNode
 from kvstore.raft.peertls import PeerTLS
+from kvstore.raft.peertraffic import PeerReport
 from kvstore.raft.proposer import (
     Answer,
     EffectsListener,
@@ -586,7 +587,18 @@ class RaftProposer:
             proposals_pending=len(self._waiting),
             proposals_failed=self._failed,
             wal_fsync=node.fsync_durations if node is not None else None,
+            peers=self._peer_reports(),
         )
+
+    def _peer_reports(self) -> tuple[PeerReport, ...]:
+        if self._node is None:
+            return ()
+        reports = []
+        for address, counts, active in self._node.peer_links():
+            member_id = self._member_at(address)
+            if member_id:
+                reports.append(PeerReport(member_id, counts, active))
+        return tuple(reports)
 
     def term(self) -> int:
         return 0 if self._node is None else int(self._node.raftCurrentTerm)

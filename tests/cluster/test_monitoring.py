@@ -8,8 +8,8 @@ import grpc
 import pytest
 
 from kvstore.pb import rpc_pb2
-from tests.support.http import get, metrics, value
-from tests.support.kvcluster import kv, kv_cluster
+from tests.support.http import Samples, get, metrics, value
+from tests.support.kvcluster import kv, kv_cluster, move_leader, retry_write
 from tests.support.procs import free_port, wait_until
 
 
@@ -42,3 +42,53 @@ def test_health_and_metrics_follow_the_quorum(tmp_path: Path) -> None:
         wait_until(lambda: get(health)[0] == 200, timeout=30)
         # the leader it had was lost with its quorum: the one it has now is news
         assert value(metrics(base), "etcd_server_leader_changes_seen_total") > changes
+
+
+def _peer(found: Samples, name: str, label: str, member: str) -> float:
+    for labels, count in found.get(name, []):
+        if labels[label] == member:
+            return count
+    return 0
+
+
+def test_peer_links_are_counted_per_member(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path) as cluster:
+        watched, lost, kept = cluster.members
+        base = f"http://127.0.0.1:{free_port()}"
+        watched.server.kill()
+        argv = cluster.argv(watched, state="existing")
+        watched.server.argv = [*argv, "--listen-metrics-urls", base]
+        watched.server.start()
+        wait_until(lambda: get(base + "/health")[0] == 200, timeout=30)
+        ids = {m.name: cluster.status(m).header.member_id for m in cluster.members}
+        hexes = {name: f"{member_id:x}" for name, member_id in ids.items()}
+        local = hexes[watched.name]
+
+        def linked(found: Samples) -> set[tuple[str, str]]:
+            return {
+                (labels["Local"], labels["Remote"])
+                for labels, count in found.get("etcd_network_active_peers", [])
+                if count == 1
+            }
+
+        both = {(local, hexes[lost.name]), (local, hexes[kept.name])}
+        wait_until(lambda: linked(metrics(base)) == both, timeout=30)
+        if cluster.leader() is not watched:  # a leader sends to every member
+            retry_write(lambda: move_leader(cluster.leader(), ids[watched.name]))
+            wait_until(lambda: cluster.leader() is watched, timeout=30)
+        seen = metrics(base)
+        for peer in (lost, kept):
+            assert _peer(seen, "etcd_network_peer_sent_bytes_total", "To", hexes[peer.name]) > 0
+            assert (
+                _peer(seen, "etcd_network_peer_received_bytes_total", "From", hexes[peer.name]) > 0
+            )
+        failed = "etcd_network_peer_sent_failures_total"
+        before = _peer(seen, failed, "To", hexes[lost.name])
+
+        lost.server.kill()
+        wait_until(lambda: _peer(metrics(base), failed, "To", hexes[lost.name]) > before + 5)
+        found = metrics(base)
+        assert linked(found) == {(local, hexes[kept.name])}
+        assert _peer(found, failed, "To", hexes[kept.name]) == _peer(
+            seen, failed, "To", hexes[kept.name]
+        )
