@@ -111,7 +111,7 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
 
     def send(self, node: Any, message: Any) -> bool:
         if not self._handshaken(node):
-            self.traffic.of(node.address).sent_failures += 1
+            self.traffic.of(self.peer_address(node)).sent_failures += 1
             return False
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "apply_command_response" and self._syncObj.defer_answer(node, message):
@@ -131,7 +131,7 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
 
     def _take_counts(self, node: Any) -> PeerCounts:
         """``node``'s counts, with what its link carried since last asked."""
-        counts = self.traffic.of(node.address)
+        counts = self.traffic.of(self.peer_address(node))
         conn = self._connections.get(node)
         if isinstance(conn, PeerConnection):
             sent, received = conn.take_counts()
@@ -142,10 +142,18 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
     def active(self) -> set[str]:
         """The addresses of the peers connected now (safe off the tick thread)."""
         return {
-            node.address
+            self.peer_address(node)
             for node, conn in list(self._connections.items())
             if conn.state == CONNECTION_STATE.CONNECTED
         }
+
+    def peer_address(self, node: Any) -> str:
+        """A voter's Raft address; a learner's read-only link has only a
+        number (pysyncobj's ``Node``), and its member's address is looked up."""
+        address = getattr(node, "address", None)
+        if address is None:
+            address = self._syncObj.learner_links.address_of(node.id) or f"learner {node.id}"
+        return str(address)
 
     def backlog(self, node: Any) -> int:
         """Bytes queued on the link to ``node`` and not yet sent (0: no link)."""
@@ -535,7 +543,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         connected = self._SyncObj__connectedNodes
         for node in self._SyncObj__otherNodes | self._SyncObj__readonlyNodes:
             if node not in connected:
-                self._SyncObj__transport.traffic.of(node.address).sent_failures += 1
+                transport = self._SyncObj__transport
+                transport.traffic.of(transport.peer_address(node)).sent_failures += 1
 
     def _hold_backlogged(self) -> tuple[set[Any], set[Any]]:
         """Take out of this send round (voters, read-only nodes) whose links
