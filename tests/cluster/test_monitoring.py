@@ -9,7 +9,7 @@ import pytest
 
 from kvstore.pb import rpc_pb2
 from tests.support.http import Samples, get, metrics, value
-from tests.support.kvcluster import kv, kv_cluster, move_leader, retry_write
+from tests.support.kvcluster import etcdctl, kv, kv_cluster, move_leader, retry_write
 from tests.support.procs import free_port, wait_until
 
 
@@ -82,13 +82,21 @@ def test_peer_links_are_counted_per_member(tmp_path: Path) -> None:
             assert (
                 _peer(seen, "etcd_network_peer_received_bytes_total", "From", hexes[peer.name]) > 0
             )
+        # a learner's read-only link is reported under its member ID too
+        m4 = cluster.add_member("m4")
+        add = ("member", "add", "m4", f"--peer-urls={m4.peer_url}", "--learner")
+        learner = f"{int(etcdctl(cluster, *add).stdout.split()[1], 16):x}"
+        cluster.start(m4, state="existing")
+        wait_until(lambda: (local, learner) in linked(metrics(base)), timeout=30)
+        sent = "etcd_network_peer_sent_bytes_total"
+        wait_until(lambda: _peer(metrics(base), sent, "To", learner) > 0, timeout=30)
         failed = "etcd_network_peer_sent_failures_total"
         before = _peer(seen, failed, "To", hexes[lost.name])
 
         lost.server.kill()
         wait_until(lambda: _peer(metrics(base), failed, "To", hexes[lost.name]) > before + 5)
         found = metrics(base)
-        assert linked(found) == {(local, hexes[kept.name])}
+        assert linked(found) == {(local, hexes[kept.name]), (local, learner)}
         assert _peer(found, failed, "To", hexes[kept.name]) == _peer(
             seen, failed, "To", hexes[kept.name]
         )
