@@ -25,6 +25,7 @@ etcd-mixin's slow-request alert reads.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,6 +119,17 @@ class MethodCalls:
     handled: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GO_NAMES.values(), 0))
     #: handling times (``--metrics=extensive`` only)
     durations: Durations | None = None
+
+    def begin(self) -> float:
+        """A call starts: counted; its start time if calls are timed (else 0)."""
+        self.started += 1
+        return time.perf_counter() if self.durations is not None else 0.0
+
+    def end(self, code: str, began: float) -> None:
+        """The call that ``begin`` returned ``began`` for ended with ``code``."""
+        self.handled[code] += 1
+        if self.durations is not None:
+            self.durations.observe(time.perf_counter() - began)
 
     @property
     def labels(self) -> list[str]:

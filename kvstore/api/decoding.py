@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NoReturn
 
@@ -92,15 +91,8 @@ def _counted(inner: Callable[..., Any], calls: MethodCalls, streaming: bool) -> 
     if inspect.isasyncgenfunction(inner):
 
         async def generate(request: Any, context: Ctx) -> AsyncIterator[Any]:
-            if streaming:
-                request = _checked(request, context, calls)
-            elif isinstance(request, _Undecodable):
-                await _refuse(context, request)
-            else:
-                calls.received += 1
-            calls.started += 1
-            timed = calls.durations
-            began = time.perf_counter() if timed is not None else 0.0
+            request = await _taken(request, context, calls, streaming)
+            began = calls.begin()
             code = OK
             try:
                 async for item in inner(request, context):
@@ -110,22 +102,13 @@ def _counted(inner: Callable[..., Any], calls: MethodCalls, streaming: bool) -> 
                 code = _ended(context, exc)
                 raise
             finally:
-                calls.handled[code] += 1
-                if timed is not None:
-                    timed.observe(time.perf_counter() - began)
+                calls.end(code, began)
 
         return generate
 
     async def call(request: Any, context: Ctx) -> Any:
-        if streaming:
-            request = _checked(request, context, calls)
-        elif isinstance(request, _Undecodable):
-            await _refuse(context, request)
-        else:
-            calls.received += 1
-        calls.started += 1
-        timed = calls.durations
-        began = time.perf_counter() if timed is not None else 0.0
+        request = await _taken(request, context, calls, streaming)
+        began = calls.begin()
         code = OK
         try:
             response = await inner(request, context)
@@ -133,13 +116,22 @@ def _counted(inner: Callable[..., Any], calls: MethodCalls, streaming: bool) -> 
             code = _ended(context, exc)
             raise
         finally:
-            calls.handled[code] += 1
-            if timed is not None:
-                timed.observe(time.perf_counter() - began)
+            calls.end(code, began)
         calls.sent += 1
         return response
 
     return call
+
+
+async def _taken(request: Any, context: Ctx, calls: MethodCalls, streaming: bool) -> Any:
+    """The call's request (or its stream of them, checked as they come),
+    counted; an undecodable one is refused here."""
+    if streaming:
+        return _checked(request, context, calls)
+    if isinstance(request, _Undecodable):
+        await _refuse(context, request)
+    calls.received += 1
+    return request
 
 
 def _checked(requests: AsyncIterator[Any], context: Ctx, calls: MethodCalls) -> AsyncIterator[Any]:
