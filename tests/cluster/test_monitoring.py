@@ -8,21 +8,16 @@ import grpc
 import pytest
 
 from kvstore.pb import rpc_pb2
-from tests.support.http import Samples, get, metrics, value
+from tests.support.http import Samples, get, labelled, metrics, value
 from tests.support.kvcluster import etcdctl, kv, kv_cluster, move_leader, retry_write
-from tests.support.procs import free_port, wait_until
+from tests.support.procs import wait_until
 
 
 def test_health_and_metrics_follow_the_quorum(tmp_path: Path) -> None:
     with kv_cluster(tmp_path) as cluster:
         watched, *others = cluster.members
-        base = f"http://127.0.0.1:{free_port()}"
+        base = cluster.serve_metrics(watched, "--request-timeout", "2s")
         health = base + "/health"
-        watched.server.kill()
-        argv = cluster.argv(watched, state="existing")
-        extra = ["--listen-metrics-urls", base, "--request-timeout", "2s"]
-        watched.server.argv = [*argv, *extra]
-        watched.server.start()
         wait_until(lambda: get(health)[::2] == (200, '{"health":"true"}'), timeout=30)
         seen = metrics(base)
         assert value(seen, "etcd_disk_wal_fsync_duration_seconds_count") > 0
@@ -44,21 +39,10 @@ def test_health_and_metrics_follow_the_quorum(tmp_path: Path) -> None:
         assert value(metrics(base), "etcd_server_leader_changes_seen_total") > changes
 
 
-def _peer(found: Samples, name: str, label: str, member: str) -> float:
-    for labels, count in found.get(name, []):
-        if labels[label] == member:
-            return count
-    return 0
-
-
 def test_peer_links_are_counted_per_member(tmp_path: Path) -> None:
     with kv_cluster(tmp_path) as cluster:
         watched, lost, kept = cluster.members
-        base = f"http://127.0.0.1:{free_port()}"
-        watched.server.kill()
-        argv = cluster.argv(watched, state="existing")
-        watched.server.argv = [*argv, "--listen-metrics-urls", base]
-        watched.server.start()
+        base = cluster.serve_metrics(watched)
         wait_until(lambda: get(base + "/health")[0] == 200, timeout=30)
         ids = {m.name: cluster.status(m).header.member_id for m in cluster.members}
         hexes = {name: f"{member_id:x}" for name, member_id in ids.items()}
@@ -78,10 +62,9 @@ def test_peer_links_are_counted_per_member(tmp_path: Path) -> None:
             wait_until(lambda: cluster.leader() is watched, timeout=30)
         seen = metrics(base)
         for peer in (lost, kept):
-            assert _peer(seen, "etcd_network_peer_sent_bytes_total", "To", hexes[peer.name]) > 0
-            assert (
-                _peer(seen, "etcd_network_peer_received_bytes_total", "From", hexes[peer.name]) > 0
-            )
+            peer_id = hexes[peer.name]
+            assert labelled(seen, "etcd_network_peer_sent_bytes_total", "To", peer_id) > 0
+            assert labelled(seen, "etcd_network_peer_received_bytes_total", "From", peer_id) > 0
         # a learner's read-only link is reported under its member ID too
         m4 = cluster.add_member("m4")
         add = ("member", "add", "m4", f"--peer-urls={m4.peer_url}", "--learner")
@@ -89,14 +72,14 @@ def test_peer_links_are_counted_per_member(tmp_path: Path) -> None:
         cluster.start(m4, state="existing")
         wait_until(lambda: (local, learner) in linked(metrics(base)), timeout=30)
         sent = "etcd_network_peer_sent_bytes_total"
-        wait_until(lambda: _peer(metrics(base), sent, "To", learner) > 0, timeout=30)
+        wait_until(lambda: labelled(metrics(base), sent, "To", learner) > 0, timeout=30)
         failed = "etcd_network_peer_sent_failures_total"
-        before = _peer(seen, failed, "To", hexes[lost.name])
+        before = labelled(seen, failed, "To", hexes[lost.name])
 
         lost.server.kill()
-        wait_until(lambda: _peer(metrics(base), failed, "To", hexes[lost.name]) > before + 5)
+        wait_until(lambda: labelled(metrics(base), failed, "To", hexes[lost.name]) > before + 5)
         found = metrics(base)
         assert linked(found) == {(local, hexes[kept.name]), (local, learner)}
-        assert _peer(found, failed, "To", hexes[kept.name]) == _peer(
+        assert labelled(found, failed, "To", hexes[kept.name]) == labelled(
             seen, failed, "To", hexes[kept.name]
         )

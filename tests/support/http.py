@@ -36,3 +36,11 @@ def value(found: Samples, name: str) -> float:
     """The value of ``name``, a sample without labels or with one set of them."""
     (sample,) = found[name]
     return sample[1]
+
+
+def labelled(found: Samples, name: str, label: str, wanted: str) -> float:
+    """The value of the ``name`` sample whose ``label`` is ``wanted`` (0 if none)."""
+    for labels, count in found.get(name, []):
+        if labels[label] == wanted:
+            return count
+    return 0

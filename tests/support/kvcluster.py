@@ -99,6 +99,16 @@ class Cluster:
         member.server.argv = self.argv(member, state, initial)
         member.server.start(wait=wait)
 
+    def serve_metrics(self, member: Member, *extra: str) -> str:
+        """Restart ``member`` serving ``/metrics`` and ``/health`` on a port of
+        its own (and with ``extra`` flags); the base URL, once it answers."""
+        base = f"http://127.0.0.1:{free_port()}"
+        member.server.kill()
+        argv = self.argv(member, state="existing")
+        member.server.argv = [*argv, "--listen-metrics-urls", base, *extra]
+        member.server.start()
+        return base
+
     def by_name(self, name: str) -> Member:
         return next(m for m in self.members if m.name == name)
 
