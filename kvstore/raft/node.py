@@ -451,7 +451,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             done(False)
             return
         request_id = self._reads.ask(leader, done, clock.now())
-        sent = self._SyncObj__transport.send(leader, {"type": readindex.REQUEST, "id": request_id})
+        request = {"type": readindex.REQUEST, "id": request_id, "term": int(self.raftCurrentTerm)}
+        sent = self._SyncObj__transport.send(leader, request)
         if not sent:
             self._reads.answered(request_id, None)
 
@@ -461,12 +462,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         else:
             self._reads.after_applied(index, done)
 
-    def _read_index(self, done: readindex.IndexDone) -> None:
+    def _read_index(self, done: readindex.IndexDone, asker: Any = None) -> None:
         commit = int(self.raftCommitIndex)
         if not self._isLeader() or self._term_at(commit) != int(self.raftCurrentTerm):
             done(None)  # no entry of this term committed yet: the index may be short
             return
-        self._reads.confirm(commit, done)
+        self._reads.confirm(commit, done, asker)
+        if asker is not None:
+            self._reads.settle(True, set(self._SyncObj__otherNodes))
 
     def _reads_tick(self) -> None:
         leader = bool(self._isLeader())
@@ -653,7 +656,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             return message
         if kind == readindex.REQUEST:
             request_id = message.get("id")
-            self._read_index(lambda index: self._answer_read(node, request_id, index))
+            # a voter asking in this term has answered for its read (see readindex)
+            voter = message.get("term") == term and node in self._SyncObj__otherNodes
+            answer = functools.partial(self._answer_read, node, request_id)
+            self._read_index(answer, node if voter else None)
             return None
         if kind == readindex.RESPONSE:
             self._reads.answered(int(message["id"]), message.get("index"))

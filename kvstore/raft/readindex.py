@@ -12,8 +12,17 @@ an LMDB commit per barrier. ReadIndex proves it with a heartbeat instead:
    No other leader can then have committed anything the noted index lacks.
 3. The reader waits until its own member has applied up to that index.
 
-A follower asks the leader for steps 1 and 2 and does step 3 itself. Every
-method here runs on pysyncobj's tick thread, as ``RaftNode`` calls them.
+A follower asks the leader for steps 1 and 2 and does step 3 itself. Its
+question, stamped with its term, is itself an answer for step 2: the follower
+sent it after the read began, while it was in the leader's term, so it had
+voted for no newer leader by then. A newer leader needs the votes of a
+majority, which overlaps every majority holding the follower and the leader;
+so where the two are a majority (3 voters) the leader answers at once, with no
+round (etcd sends one). Elsewhere the question counts for the follower in the
+round it waits for. Only for that question: the leader's own reads, or
+another member's, may have begun after it was sent.
+
+Every method here runs on pysyncobj's tick thread, as ``RaftNode`` calls them.
 """
 
 from __future__ import annotations
@@ -38,6 +47,8 @@ class _Confirming:
     commit: int
     round: int
     done: IndexDone
+    #: the voter that asked, in the leader's term (it has answered for this read)
+    asker: Any = None
 
 
 @dataclass
@@ -53,9 +64,11 @@ class ReadIndex:
 
     # ---- leader -------------------------------------------------------------
 
-    def confirm(self, commit: int, done: IndexDone) -> None:
-        """Answer ``done(commit)`` once a round sent from now on is acknowledged."""
-        self._confirming.append(_Confirming(commit, self.round + 1, done))
+    def confirm(self, commit: int, done: IndexDone, asker: Any = None) -> None:
+        """Answer ``done(commit)`` once a round sent from now on is
+        acknowledged; ``asker``, a voter asking in the leader's term, counts as
+        acknowledging it already."""
+        self._confirming.append(_Confirming(commit, self.round + 1, done, asker))
 
     @property
     def confirming(self) -> bool:
@@ -81,7 +94,7 @@ class ReadIndex:
             return
         waiting = []
         for c in self._confirming:
-            votes = 1 + sum(1 for n in voters if self._acked.get(n, 0) >= c.round)
+            votes = 1 + sum(1 for n in voters if n == c.asker or self._acked.get(n, 0) >= c.round)
             if 2 * votes > len(voters) + 1:
                 c.done(c.commit)
             else:

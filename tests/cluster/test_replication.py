@@ -12,7 +12,8 @@ import grpc
 import pytest
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
-from tests.support.kvcluster import Cluster, Member, kv, kv_cluster, retry_write
+from tests.support.http import labelled, metrics
+from tests.support.kvcluster import Cluster, Member, kv, kv_cluster, move_leader, retry_write
 from tests.support.procs import wait_until
 from tests.support.watching import WatchStream
 
@@ -331,6 +332,37 @@ def test_linearizable_reads_are_confirmed_without_log_entries(tmp_path: Path) ->
             lambda: len({cluster.status(m).raftIndex for m in cluster.members}) == 1, timeout=10
         )
         assert cluster.status(cluster.members[0]).raftIndex - before < 30
+
+
+def test_a_followers_read_needs_no_round_from_the_leader(tmp_path: Path) -> None:
+    """On 3 members a follower's ReadIndex question, asked in the leader's
+    term, is itself the second answer of a majority: the leader sends the
+    other follower nothing for it. Its own reads each cost a round to both."""
+    with kv_cluster(tmp_path) as cluster:
+        leader, reader, other = cluster.members
+        base = cluster.serve_metrics(leader)
+        leader_id = cluster.status(leader).header.member_id
+        retry_write(lambda: move_leader(cluster.leader(), leader_id))
+        wait_until(lambda: cluster.leader() is leader, timeout=30)
+        other_id = f"{cluster.status(other).header.member_id:x}"
+
+        def sent_to_other() -> float:
+            return labelled(metrics(base), "etcd_network_peer_sent_bytes_total", "To", other_id)
+
+        def reads(member: Member) -> float:
+            channel, stub = kv(member)
+            with channel:
+                stub.Put(rpc_pb2.PutRequest(key=b"/ri/f", value=b"v"), timeout=10)
+                before = sent_to_other()
+                for _ in range(100):
+                    got = stub.Range(rpc_pb2.RangeRequest(key=b"/ri/f"), timeout=10)
+                    assert [kv_.value for kv_ in got.kvs] == [b"v"]
+                return sent_to_other() - before
+
+        by_leader = reads(leader)
+        by_follower = reads(reader)
+        # heartbeats go out in both; only the leader's reads add 100 rounds
+        assert by_follower < by_leader / 3, (by_follower, by_leader)
 
 
 def test_a_full_cluster_refuses_writes_and_stays_up(tmp_path: Path) -> None:

@@ -92,3 +92,50 @@ def test_a_question_the_leader_never_answers_is_given_up() -> None:
     assert done == []
     reads.forget_asked("a", now=1.1)  # the message or its answer was lost
     assert done == [False]
+
+
+def test_a_voter_asking_in_the_leaders_term_is_the_majority_of_three() -> None:
+    """Its question was sent after its read began, while it followed this
+    leader: with the leader, a majority of 3 that no newer leader got past."""
+    reads = ReadIndex(round=4)
+    got: list[int | None] = []
+    reads.confirm(12, got.append, asker="b")
+    reads.settle(True, VOTERS)
+    assert got == [12]
+    assert not reads.needs_round()
+
+
+def test_an_askers_answer_counts_for_its_own_read_only() -> None:
+    reads = ReadIndex(round=4)
+    asked: list[int | None] = []
+    own: list[int | None] = []
+    reads.confirm(12, own.append)  # the leader's own read: may have begun after b asked
+    reads.confirm(12, asked.append, asker="b")
+    reads.settle(True, VOTERS)
+    assert (asked, own) == ([12], [])
+    assert reads.needs_round()
+
+
+def test_five_members_need_one_more_answer_besides_the_asker() -> None:
+    voters = {"b", "c", "d", "e"}
+    reads = ReadIndex(round=2)
+    got: list[int | None] = []
+    reads.confirm(7, got.append, asker="b")
+    reads.settle(True, voters)
+    assert got == []
+    assert reads.needs_round()
+    reads.acked("c", 2)  # a round sent before the read reached the leader
+    reads.settle(True, voters)
+    assert got == []
+    reads.round = 3
+    reads.acked("c", 3)
+    reads.settle(True, voters)
+    assert got == [7]  # itself, b (by asking) and c
+
+
+def test_an_asker_that_is_not_a_voter_proves_nothing() -> None:
+    reads = ReadIndex(round=1)
+    got: list[int | None] = []
+    reads.confirm(3, got.append, asker="learner")
+    reads.settle(True, VOTERS)
+    assert got == []
