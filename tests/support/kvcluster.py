@@ -26,7 +26,7 @@ from pathlib import Path
 import grpc
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
-from tests.support.netproxy import LinkProxy
+from tests.support.netproxy import CONNECTOR, LISTENER, LinkProxy
 from tests.support.procs import REPO_ROOT, ServerProcess, free_port, wait_until
 
 SECRET = "kvstore-test-secret"
@@ -165,8 +165,15 @@ class Cluster:
 
     def cut(self, a: Member, b: Member) -> None:
         """Cut the peer link between ``a`` and ``b`` only (both directions)."""
-        low, high = sorted((a, b), key=lambda m: f"127.0.0.1:{m.proxy.listen_port}")
+        low, high = sorted((a, b), key=_address)
         low.proxy.block_from(high.name)
+
+    def delay(self, sender: Member, receiver: Member, seconds: float) -> None:
+        """Slow what ``sender`` sends ``receiver`` by ``seconds``: and with it
+        what any member sends the same way through the same proxy (the one of
+        the lower of the two, see the module docstring)."""
+        low = min((sender, receiver), key=_address)
+        low.proxy.set_delay(seconds, LISTENER if receiver is low else CONNECTOR)
 
     def isolate(self, member: Member) -> None:
         """Cut every peer link of ``member``."""
@@ -187,7 +194,11 @@ class Cluster:
 
     @property
     def lowest(self) -> Member:
-        return min(self.members, key=lambda m: f"127.0.0.1:{m.proxy.listen_port}")
+        return min(self.members, key=_address)
+
+    @property
+    def highest(self) -> Member:
+        return max(self.members, key=_address)
 
     def stop(self) -> None:
         for member in self.members:
@@ -195,6 +206,11 @@ class Cluster:
                 member.server.kill()
             with contextlib.suppress(Exception):
                 member.proxy.stop()
+
+
+def _address(member: Member) -> str:
+    """The peer address ``member`` advertises (its proxy's), as pysyncobj compares them."""
+    return f"127.0.0.1:{member.proxy.listen_port}"
 
 
 def _socket_inode(port: int) -> int | None:

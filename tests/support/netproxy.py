@@ -8,7 +8,7 @@ Per-link faults: when built with ``identify`` (source port -> peer name, e.g.
 ``tests.support.kvcluster`` resolves it through ``/proc``), ``block_from(name)``
 cuts only the connections that peer opened through this proxy, and
 ``set_delay(seconds)`` adds latency to every chunk forwarded (both directions,
-order kept).
+order kept), or only to those going one way (``toward``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
+
+#: directions through a proxy: to the member behind it, back to the peer that connected
+LISTENER = "listener"
+CONNECTOR = "connector"
 
 
 class LinkProxy:
@@ -33,7 +37,9 @@ class LinkProxy:
         self.identify = identify
         self.blocked = False
         self.blocked_sources: frozenset[str] = frozenset()
-        self.delay = 0.0
+        #: seconds added to each chunk going to the member behind this proxy
+        #: ("listener") and back to the peer that connected ("connector")
+        self.delays = {LISTENER: 0.0, CONNECTOR: 0.0}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -72,8 +78,8 @@ class LinkProxy:
         self._writers.update((writer, up_writer))
         self._source_of[writer] = self._source_of[up_writer] = source
         await asyncio.gather(
-            self._pipe(reader, up_writer, source),
-            self._pipe(up_reader, writer, source),
+            self._pipe(reader, up_writer, source, LISTENER),
+            self._pipe(up_reader, writer, source, CONNECTOR),
             return_exceptions=True,
         )
         self._writers.difference_update((writer, up_writer))
@@ -84,15 +90,19 @@ class LinkProxy:
         return self.blocked or (source is not None and source in self.blocked_sources)
 
     async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str | None
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        source: str | None,
+        toward: str,
     ) -> None:
         try:
             while not self._cut(source):
                 data = await reader.read(65536)
                 if not data or self._cut(source):
                     break
-                if self.delay > 0:
-                    await asyncio.sleep(self.delay)
+                if self.delays[toward] > 0:
+                    await asyncio.sleep(self.delays[toward])
                     if self._cut(source):
                         break
                 writer.write(data)
@@ -132,9 +142,12 @@ class LinkProxy:
 
         self._loop.call_soon_threadsafe(cut)
 
-    def set_delay(self, seconds: float) -> None:
-        """Add ``seconds`` of latency to every forwarded chunk (0 turns it off)."""
-        self._loop.call_soon_threadsafe(setattr, self, "delay", max(0.0, seconds))
+    def set_delay(self, seconds: float, toward: str | None = None) -> None:
+        """Add ``seconds`` of latency to every forwarded chunk (0 turns it off),
+        or only to those going ``toward`` (``LISTENER`` or ``CONNECTOR``)."""
+        ways = (LISTENER, CONNECTOR) if toward is None else (toward,)
+        for way in ways:
+            self._loop.call_soon_threadsafe(self.delays.__setitem__, way, max(0.0, seconds))
 
     def stop(self) -> None:
         async def shutdown() -> None:
