@@ -54,7 +54,7 @@ from pysyncobj.tcp_connection import CONNECTION_STATE
 from pysyncobj.transport import TCPTransport
 
 from kvstore.durations import Durations
-from kvstore.raft import clock, leaderask, prevote, readindex, transfer
+from kvstore.raft import clock, leaderask, paircommit, prevote, readindex, transfer
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.frames import FrameCipher
 from kvstore.raft.fsm import Applied, Entry, ReleaseFn, StateMachine
@@ -73,6 +73,9 @@ EARLY_SEND_INTERVAL = 0.002
 #: bytes a peer link may hold unsent before the leader leaves it out of a send
 #: round (see ``RaftNode._SyncObj__sendAppendEntries``)
 LINK_BACKLOG = 1 << 20
+#: the leader's term and synced index on an answer to a forwarded proposal (``paircommit``)
+STAMP_TERM = "kv_term"
+STAMP_SYNCED = "kv_synced"
 #: marks a commit announcement that needs no reply (see ``RaftNode.quiet_reply``)
 QUIET = "kv_quiet"
 #: messages that promise nothing about this member's log or vote: forwarding a
@@ -298,6 +301,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         #: (peer, cap) while handling an append-entries whose reply must be capped
         self._reply_cap: tuple[Any, int] | None = None
         self._reads = readindex.ReadIndex()
+        self._pair = paircommit.PairCommit()
         self._prevote = prevote.PreVote(lease=float(conf.raftMinTimeout))
         self._progress = transfer.ProgressPacer(conf.connectionTimeout / 4)
         #: the highest commit index this member, as leader, has sent to followers
@@ -316,6 +320,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         conf.deserializer = self._deserialize
         super().__init__(self_address, peers, conf, transportClass=DurableTransport)
         self._watch_meta()
+        self._watch_rewrites()
         # pysyncobj (in batch mode) only looks at new proposals on its next tick
         # and sends them on its next heartbeat; wake it up instead.
         self._waker = PipeNotifier(self._poller)
@@ -467,7 +472,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if not self._isLeader() or self._term_at(commit) != int(self.raftCurrentTerm):
             done(None)  # no entry of this term committed yet: the index may be short
             return
-        self._reads.confirm(commit, done, asker)
+        floor = self._pair.floor(int(self.raftCurrentTerm))
+        self._reads.confirm(max(commit, floor), done, asker)
         if asker is not None:
             self._reads.settle(True, set(self._SyncObj__otherNodes))
 
@@ -508,7 +514,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             reply(None)
             return
         self.flush_pending()
-        commit = int(self.raftCommitIndex)
+        commit = max(int(self.raftCommitIndex), self._pair.floor(int(self.raftCurrentTerm)))
         if int(self.raftLastApplied) >= commit:
             self._on_questions(questions, reply)
         else:
@@ -622,7 +628,20 @@ class RaftNode(SyncObj):  # type: ignore[misc]
                 self._SyncObj__sendAppendEntries()
             finally:
                 self._announcing = False
+        elif self._SyncObj__selfNode is not None:
+            self._commit_from_leader_journal()
         return bool(SyncObj._SyncObj__applyLogEntries(self))
+
+    def _commit_from_leader_journal(self) -> None:
+        """A voting follower's commit, as its own journal and the leader's
+        stamped one tell it (see ``paircommit``)."""
+        voters = len(self._SyncObj__otherNodes) + 1
+        commit = self._pair.commit(
+            int(self.raftCurrentTerm), int(self.raftCommitIndex), voters, self._term_at
+        )
+        if commit is not None:
+            self._SyncObj__raftCommitIndex = commit
+            self._SyncObj__raftLog.setRaftCommitIndex(commit)
 
     def _may_send_early(self) -> bool:
         """At most one early append-entries per ``EARLY_SEND_INTERVAL``: under
@@ -653,6 +672,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
                     self._reads.acked(node, int(message["rseq"]))
                 if message.get("success") and not message.get("reset"):
                     self._next_floor = (node, int(self._SyncObj__raftNextIndex.get(node, 0)))
+            return message
+        if kind == "apply_command_response":
+            if message.get(STAMP_TERM) == term and node == self._SyncObj__raftLeader:
+                self._pair.heard(term, int(message[STAMP_SYNCED]))
             return message
         if kind == readindex.REQUEST:
             request_id = message.get("id")
@@ -770,6 +793,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             return
         stamp_reply(message, int(self.raftCurrentTerm))
         kind = message.get("type")
+        if kind == "apply_command_response" and "error" not in message and self._isLeader():
+            term = int(self.raftCurrentTerm)
+            message[STAMP_TERM] = term
+            message[STAMP_SYNCED] = self._pair.stamp(term, self._term_at)
         if kind == "append_entries":
             message["rseq"] = self._reads.round
             if (
@@ -865,6 +892,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
                 _sync_journal(journal)
                 self.fsync_durations.observe(time.perf_counter() - started)
                 self._flushed_state = state
+                self._pair.synced = (int(last[1]), int(last[2]))
         if self._meta_dirty and self._journal_path is not None:
             meta = self._journal_path + ".meta"
             try:
@@ -889,6 +917,23 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             self._meta_dirty = True
 
         storer.storeMeta = stored
+
+    def _watch_rewrites(self) -> None:
+        """pysyncobj writes its journal again from the start when it compacts
+        the log or installs a snapshot (``clear``, then each entry kept): the
+        entries are at new places in the file, unsynced, even where their
+        indexes, terms and the file's length come out as before. Until the next
+        sync nothing in it counts as synced (``paircommit``), and that sync
+        is not skipped."""
+        journal = self._SyncObj__raftLog
+        clear = journal.clear
+
+        def cleared() -> None:
+            self._pair.synced = (0, 0)
+            self._flushed_state = None
+            clear()
+
+        journal.clear = cleared
 
     # ---- snapshots ------------------------------------------------------------
 

@@ -117,9 +117,10 @@ CMD = b"\x00" + b"x" * 8  # a regular command; never applied here
 
 
 class Follower:
-    def __init__(self, dump: Path) -> None:
+    def __init__(self, dump: Path, journal: Path | None = None) -> None:
         self.sent: list[dict[str, Any]] = []
         conf = SyncObjConf(autoTick=False, dynamicMembershipChange=True, fullDumpFile=str(dump))
+        conf.journalFile = None if journal is None else str(journal)
         # port 0: the node binds whatever is free (it never accepts anything)
         self.node = RaftNode("127.0.0.1:0", ["127.0.0.1:9"], conf, None, None, None, None)  # type: ignore[arg-type]
         self.transport = self.node._SyncObj__transport
