@@ -281,10 +281,19 @@ LIMITS = """## What limits kvstore
   KeyValues go into the response unparsed. What remains per page is a gRPC
   call, the count of the rest of the range, and on 3 members a ReadIndex
   round (a list with limit 100 is ten rounds in a row).
-- **Forwarding.** A write sent to a follower costs a hop to the leader and the
-  commit announcement back, as in etcd, but each hop is Python.
+- **Forwarding.** A write sent to a follower costs a hop to the leader, as in
+  etcd, but each hop is Python. On 3 members the follower then need not wait
+  for the commit announcement: the leader's answer to the forwarded proposal
+  says how far its journal is synced, and with its own synced copy the
+  follower knows the entry is on a majority. Sequential puts to a follower,
+  interleaved A/B, three rounds: p50 3.12/3.05/3.27 -> 2.93/2.96/3.01 ms.
 - **Linearizable reads** use ReadIndex (a heartbeat round, no log entry), as
-  etcd does; a follower asks the leader over the peer link.
+  etcd does; a follower asks the leader over the peer link. On 3 members the
+  question counts as the follower's answer for the round, so the leader
+  answers at once: linearizable gets at 1 in flight on a follower went from
+  1.86/2.06 to 1.41/1.75 ms p50 (A/B, two rounds), and the other follower no
+  longer answers a round for each; at 128 in flight throughput did not move
+  (the members' CPU is the limit there, and quicker rounds carry fewer reads).
 - **Lease keep-alives** renew the leader's in-memory deadline, as in etcd, and
   write nothing to the log. `lease.keepalive` drives one stream at the first
   member's endpoint: the leader answers at once, a follower asks the leader

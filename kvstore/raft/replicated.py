@@ -9,10 +9,12 @@ Local reads wait on ``settled``, so that they never miss a write this member
 has answered or an event it has sent; a batch held uncommitted (see
 ``RaftNode``) is committed for them.
 
-Linearizable reads wait for a shared read barrier: a no-op command proposed
-after the read arrived; once it is applied here, everything committed before
-the read is applied here too. A leader cut off from the others cannot commit
-the barrier, so it never serves a stale read — it times out instead.
+Linearizable reads wait for a shared read barrier, one at a time per member:
+ReadIndex (``kvstore.raft.readindex``), or where that cannot answer a no-op
+command proposed after the read arrived; either way, once the barrier is
+passed, everything committed before the read is applied here too. A leader cut
+off from the others can pass neither, so it never serves a stale read — it
+times out instead.
 """
 
 from __future__ import annotations
