@@ -9,7 +9,7 @@ import pytest
 
 from kvstore.pb import rpc_pb2
 from tests.support.http import Samples, get, labelled, metrics, value
-from tests.support.kvcluster import etcdctl, kv, kv_cluster, move_leader, retry_write
+from tests.support.kvcluster import etcdctl, kv, kv_cluster
 from tests.support.procs import wait_until
 
 
@@ -57,9 +57,7 @@ def test_peer_links_are_counted_per_member(tmp_path: Path) -> None:
 
         both = {(local, hexes[lost.name]), (local, hexes[kept.name])}
         wait_until(lambda: linked(metrics(base)) == both, timeout=30)
-        if cluster.leader() is not watched:  # a leader sends to every member
-            retry_write(lambda: move_leader(cluster.leader(), ids[watched.name]))
-            wait_until(lambda: cluster.leader() is watched, timeout=30)
+        cluster.make_leader(watched)  # a leader sends to every member
         seen = metrics(base)
         for peer in (lost, kept):
             peer_id = hexes[peer.name]

@@ -8,7 +8,7 @@ from pathlib import Path
 import grpc
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
-from tests.support.kvcluster import kv, kv_cluster, move_leader, retry_write
+from tests.support.kvcluster import kv, kv_cluster, retry_write
 from tests.support.procs import wait_until
 
 
@@ -16,11 +16,7 @@ def test_isolated_leader_serves_no_stale_reads(tmp_path: Path) -> None:
     with kv_cluster(tmp_path, extra=["--request-timeout", "3s"]) as cluster:
         # Make the member whose links all sit behind its own proxy the leader.
         target = cluster.lowest
-        target_id = cluster.status(target).header.member_id
-        leader = cluster.leader()
-        if leader is not target:
-            retry_write(lambda: move_leader(leader, target_id))
-        wait_until(lambda: cluster.leader() is target, timeout=30)
+        cluster.make_leader(target)
 
         channel, old_stub = kv(target)
         with channel:

@@ -13,7 +13,7 @@ import pytest
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from tests.support.http import labelled, metrics
-from tests.support.kvcluster import Cluster, Member, kv, kv_cluster, move_leader, retry_write
+from tests.support.kvcluster import Cluster, Member, kv, kv_cluster, retry_write
 from tests.support.procs import wait_until
 from tests.support.watching import WatchStream
 
@@ -341,9 +341,7 @@ def test_a_followers_read_needs_no_round_from_the_leader(tmp_path: Path) -> None
     with kv_cluster(tmp_path) as cluster:
         leader, reader, other = cluster.members
         base = cluster.serve_metrics(leader)
-        leader_id = cluster.status(leader).header.member_id
-        retry_write(lambda: move_leader(cluster.leader(), leader_id))
-        wait_until(lambda: cluster.leader() is leader, timeout=30)
+        cluster.make_leader(leader)
         other_id = f"{cluster.status(other).header.member_id:x}"
 
         def sent_to_other() -> float:

@@ -14,7 +14,7 @@ import pytest
 
 from kvstore.client import Client, Event
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
-from tests.support.kvcluster import Cluster, Member, kv_cluster, move_leader, retry_write
+from tests.support.kvcluster import Cluster, Member, kv_cluster, retry_write
 from tests.support.procs import wait_until
 
 REQUIRE_LEADER = (("hasleader", "true"),)
@@ -27,10 +27,7 @@ def _isolable_follower(cluster: Cluster) -> Member:
     target = cluster.lowest
     leader = cluster.leader()
     if leader is target:
-        other = next(m for m in cluster.members if m is not target)
-        other_id = cluster.status(other).header.member_id
-        retry_write(lambda: move_leader(target, other_id))
-        wait_until(lambda: cluster.leader() is other, timeout=30)
+        cluster.make_leader(next(m for m in cluster.members if m is not target))
     return target
 
 

@@ -138,6 +138,14 @@ class Cluster:
         wait_until(agreed, timeout=30)
         return found[0]
 
+    def make_leader(self, member: Member) -> None:
+        """Move leadership to ``member`` (MoveLeader, retried) and wait until
+        the members agree on it."""
+        if self.leader() is not member:
+            target_id = self.status(member).header.member_id
+            retry_write(lambda: move_leader(self.leader(), target_id))
+        wait_until(lambda: self.leader() is member, timeout=30)
+
     def wait_applied_equal(self, timeout: float = 30) -> None:
         def equal() -> bool:
             revs = {self.status(m).header.revision for m in self.running()}
