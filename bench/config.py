@@ -34,8 +34,8 @@ class Sizes:
     list_keys: int
     #: Keys loaded before measuring RSS and db size.
     footprint_keys: int
-    #: Target puts/s of the put→event latency workload.
-    watch_put_rate: float
+    #: Target puts/s of the put→event latency workload, one run per rate.
+    watch_put_rates: tuple[float, ...]
     #: Puts sent in each fan-out round.
     fanout_puts: int
     #: Watcher counts of the fan-out workload.
@@ -71,7 +71,7 @@ def mode_settings(mode: str) -> tuple[Timing, Sizes]:
             value_bytes=256,
             list_keys=300,
             footprint_keys=300,
-            watch_put_rate=100.0,
+            watch_put_rates=(100.0,),
             fanout_puts=50,
             fanout_watchers=(1, 10),
             cas_keys=4,
@@ -83,7 +83,7 @@ def mode_settings(mode: str) -> tuple[Timing, Sizes]:
             value_bytes=256,
             list_keys=1_000,
             footprint_keys=10_000,
-            watch_put_rate=200.0,
+            watch_put_rates=(200.0,),
             fanout_puts=200,
             fanout_watchers=(1, 100),
             cas_keys=8,
@@ -95,7 +95,7 @@ def mode_settings(mode: str) -> tuple[Timing, Sizes]:
             value_bytes=256,
             list_keys=1_000,
             footprint_keys=100_000,
-            watch_put_rate=1_000.0,
+            watch_put_rates=(200.0, 1_000.0),
             fanout_puts=500,
             fanout_watchers=(1, 100, 1_000),
             cas_keys=8,

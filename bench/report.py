@@ -40,8 +40,8 @@ HOW_TO_READ = [
     "task caches revisions, a failed compare returns the current value (conflict).",
     "- range.list: a paged list (limit, next key = last key + NUL, revision pinned by the "
     "first page), 4 lists in flight; latency is the whole list.",
-    "- watch.latency: put sent → event received (includes the put), puts paced at the target "
-    "rate. watch.fanout.wN: N watchers (one stream each) on a prefix, puts 16 in flight; "
+    "- watch.latency.rN: put sent → event received (includes the put), puts paced at N/s. "
+    "watch.fanout.wN: N watchers (one stream each) on a prefix, puts 16 in flight; "
     "events/s from the first put to the last event. Every event is checked to arrive exactly "
     "once at every watcher.",
     "- lease.keepalive: one LeaseKeepAlive stream, 64 requests pipelined over 100 leases.",

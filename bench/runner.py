@@ -29,7 +29,6 @@ Progress = Callable[[str], None]
 def plan(config: BenchConfig) -> Plan:
     """The workloads in run order (footprint runs apart, on a fresh deployment)."""
     sizes, t = config.sizes, config.timing
-    latency_puts = max(10, int(sizes.watch_put_rate * t.duration))
     steps: Plan = [
         ("put.seq", w.put(1)),
         ("put.c16", w.put(16)),
@@ -41,7 +40,10 @@ def plan(config: BenchConfig) -> Plan:
         ("txn.cas.c16", w.txn_cas),
         ("range.list.limit100", w.range_list(100)),
         ("range.list.limit500", w.range_list(500)),
-        ("watch.latency", w.watch(1, sizes.watch_put_rate, latency_puts)),
+    ]
+    steps += [
+        (f"watch.latency.r{rate:.0f}", w.watch(1, rate, max(10, int(rate * t.duration))))
+        for rate in sizes.watch_put_rates
     ]
     steps += [
         (f"watch.fanout.w{n}", w.watch(n, 0.0, sizes.fanout_puts)) for n in sizes.fanout_watchers

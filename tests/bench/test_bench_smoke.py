@@ -31,7 +31,7 @@ UNARY = [
     "lease.grant.c16",
     "lease.keepalive.stream",
 ]
-WATCH = ["watch.latency", "watch.fanout.w1", "watch.fanout.w10"]
+WATCH = ["watch.latency.r100", "watch.fanout.w1", "watch.fanout.w10"]
 
 
 @pytest.fixture(scope="module")
