@@ -472,10 +472,15 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         if not self._isLeader() or self._term_at(commit) != int(self.raftCurrentTerm):
             done(None)  # no entry of this term committed yet: the index may be short
             return
-        floor = self._pair.floor(int(self.raftCurrentTerm))
-        self._reads.confirm(max(commit, floor), done, asker)
+        self._reads.confirm(self._read_floor(), done, asker)
         if asker is not None:
             self._reads.settle(True, set(self._SyncObj__otherNodes))
+
+    def _read_floor(self) -> int:
+        """What this leader's reads, and its answers to followers' questions,
+        wait for: its commit index, or more where a follower may already have
+        applied more (``paircommit``)."""
+        return max(int(self.raftCommitIndex), self._pair.floor(int(self.raftCurrentTerm)))
 
     def _reads_tick(self) -> None:
         leader = bool(self._isLeader())
@@ -514,7 +519,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             reply(None)
             return
         self.flush_pending()
-        commit = max(int(self.raftCommitIndex), self._pair.floor(int(self.raftCurrentTerm)))
+        commit = self._read_floor()
         if int(self.raftLastApplied) >= commit:
             self._on_questions(questions, reply)
         else:
