@@ -101,7 +101,7 @@ class Cluster:
 
     def serve_metrics(self, member: Member, *extra: str) -> str:
         """Restart ``member`` serving ``/metrics`` and ``/health`` on a port of
-        its own (and with ``extra`` flags); the base URL, once it answers."""
+        its own (and with ``extra`` flags); their base URL."""
         base = f"http://127.0.0.1:{free_port()}"
         member.server.kill()
         argv = self.argv(member, state="existing")
