@@ -158,6 +158,12 @@ class LinkProxy:
                 self._server.close()
                 with contextlib.suppress(Exception):
                     await self._server.wait_closed()
+            # links still forwarding (or sleeping out a delay) end here, not
+            # as pending tasks of a stopped loop
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
