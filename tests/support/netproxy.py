@@ -44,6 +44,8 @@ class LinkProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        #: the forwarding tasks of open links (two per link)
+        self._pipes: set[asyncio.Future[None]] = set()
         self._source_of: dict[asyncio.StreamWriter, str | None] = {}
 
     def start(self) -> None:
@@ -77,11 +79,13 @@ class LinkProxy:
             return
         self._writers.update((writer, up_writer))
         self._source_of[writer] = self._source_of[up_writer] = source
-        await asyncio.gather(
-            self._pipe(reader, up_writer, source, LISTENER),
-            self._pipe(up_reader, writer, source, CONNECTOR),
-            return_exceptions=True,
-        )
+        pipes = {
+            asyncio.ensure_future(self._pipe(reader, up_writer, source, LISTENER)),
+            asyncio.ensure_future(self._pipe(up_reader, writer, source, CONNECTOR)),
+        }
+        self._pipes |= pipes
+        await asyncio.gather(*pipes, return_exceptions=True)
+        self._pipes -= pipes
         self._writers.difference_update((writer, up_writer))
         self._source_of.pop(writer, None)
         self._source_of.pop(up_writer, None)
@@ -159,11 +163,12 @@ class LinkProxy:
                 with contextlib.suppress(Exception):
                     await self._server.wait_closed()
             # links still forwarding (or sleeping out a delay) end here, not
-            # as pending tasks of a stopped loop
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # as pending tasks of a stopped loop; their handlers then return
+            for pipe in list(self._pipes):
+                pipe.cancel()
+            others = asyncio.all_tasks() - {asyncio.current_task()}
+            if others:
+                await asyncio.wait(others, timeout=5)
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
