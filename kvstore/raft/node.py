@@ -114,7 +114,7 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
 
     def send(self, node: Any, message: Any) -> bool:
         if not self._handshaken(node):
-            self.traffic.of(self.peer_address(node)).sent_failures += 1
+            self.counts_of(node).sent_failures += 1
             return False
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "apply_command_response" and self._syncObj.defer_answer(node, message):
@@ -132,9 +132,13 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
             counts.sent_failures += 1
         return sent
 
+    def counts_of(self, node: Any) -> PeerCounts:
+        """What ``node``'s link has carried, under its member's address."""
+        return self.traffic.of(self.peer_address(node))
+
     def _take_counts(self, node: Any) -> PeerCounts:
         """``node``'s counts, with what its link carried since last asked."""
-        counts = self.traffic.of(self.peer_address(node))
+        counts = self.counts_of(node)
         conn = self._connections.get(node)
         if isinstance(conn, PeerConnection):
             sent, received = conn.take_counts()
@@ -557,8 +561,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         connected = self._SyncObj__connectedNodes
         for node in self._SyncObj__otherNodes | self._SyncObj__readonlyNodes:
             if node not in connected:
-                transport = self._SyncObj__transport
-                transport.traffic.of(transport.peer_address(node)).sent_failures += 1
+                self._SyncObj__transport.counts_of(node).sent_failures += 1
 
     def _hold_backlogged(self) -> tuple[set[Any], set[Any]]:
         """Take out of this send round (voters, read-only nodes) whose links
