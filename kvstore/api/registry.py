@@ -5,6 +5,13 @@ builds new method handlers each time. What kvstore wraps around its handlers
 (etcd's answer to undecodable requests, the auth caller) does not depend on
 the call, so it is applied once here, to the handlers that the generated
 ``add_*Servicer_to_server`` functions register.
+
+The handlers are registered as generic handlers only, not also as grpc's
+"registered methods": grpc.aio's server keeps one pending request for the
+next call of every registered method and, for every call it accepts, waits
+on all of them again with ``asyncio.wait`` (a callback added to and removed
+from each). With etcd's ~50 methods that was about a tenth of a member's
+event loop under 128 gets in flight; with generic handlers it waits on one.
 """
 
 from __future__ import annotations
@@ -55,10 +62,10 @@ class WrappingServer:
         """Ignored: the same handlers arrive by name in ``add_registered_method_handlers``."""
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
+        """Registers them with the server as a generic handler (see the module's note)."""
         wrapped = {name: self._wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
         generic = grpc.method_handlers_generic_handler(service, wrapped)
         self._server.add_generic_rpc_handlers((generic,))
-        self._server.add_registered_method_handlers(service, wrapped)
 
     def as_server(self) -> grpc.aio.Server:
         """For the generated functions' signature; they call only the two methods above."""
