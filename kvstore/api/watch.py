@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from kvstore.api import validate
 from kvstore.api.context import Member
 from kvstore.api.edge import Ctx, go_status_text
 from kvstore.auth.perms import READ
+from kvstore.config import GRPC_OVERHEAD_BYTES
 from kvstore.errors import KvError
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from kvstore.storage.keys import KeyRange
+from kvstore.watch.fragments import fragments
 from kvstore.watch.watcher import Watcher
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ class WatchStream:
             member.config.watch.send_queue_size
         )
         self._watchers: dict[int, Watcher] = {}
+        #: the watches created with ``fragment`` set
+        self._fragmenting: set[int] = set()
         self._next_id = 0
         self._progress_pending = False
 
@@ -116,6 +120,8 @@ class WatchStream:
             progress_notify=req.progress_notify,
         )
         self._watchers[watch_id] = watcher
+        if req.fragment:
+            self._fragmenting.add(watch_id)
         await self.send(rpc_pb2.WatchResponse(header=hub.header(), watch_id=watch_id, created=True))
         hub.add(watcher)
 
@@ -135,6 +141,7 @@ class WatchStream:
         watcher = self._watchers.pop(watch_id, None)
         if watcher is None:
             return
+        self._fragmenting.discard(watch_id)
         self._m.hub.remove(watcher)
         await self.send(
             rpc_pb2.WatchResponse(header=self._m.hub.header(), watch_id=watch_id, canceled=True)
@@ -163,6 +170,29 @@ class WatchStream:
         for watcher in self._watchers.values():
             self._m.hub.remove(watcher)
         self._watchers.clear()
+        self._fragmenting.clear()
+
+    @property
+    def fragmenting(self) -> bool:
+        """Whether a watch on this stream asked for fragments."""
+        return bool(self._fragmenting)
+
+    def parts(
+        self, response: rpc_pb2.WatchResponse | bytes
+    ) -> Iterator[rpc_pb2.WatchResponse | bytes]:
+        """``response`` as the stream sends it: in fragments if it is for a
+        watch that asked for them and reaches the request limit."""
+        limit = self._m.config.max_request_bytes + GRPC_OVERHEAD_BYTES
+        if isinstance(response, bytes) and len(response) < limit:
+            yield response
+            return
+        decoded = (
+            rpc_pb2.WatchResponse.FromString(response) if isinstance(response, bytes) else response
+        )
+        if decoded.watch_id not in self._fragmenting:
+            yield response
+            return
+        yield from fragments(decoded, limit)
 
     async def responses(self) -> AsyncIterator[rpc_pb2.WatchResponse | bytes]:
         while True:
@@ -194,7 +224,11 @@ class WatchService(rpc_pb2_grpc.WatchServicer):
             async for resp in stream.responses():
                 if not isinstance(resp, bytes):  # the hub encodes live events, header and all
                     self._m.identity.stamp(resp.header, self._m.proposer.term())
-                yield resp
+                if stream.fragmenting:
+                    for part in stream.parts(resp):
+                        yield part
+                else:
+                    yield resp
         finally:
             stream.close()
             for task in (receiver, ticker):
