@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 import uvloop
 
+from kvstore.api.registry import WrappingServer
 from kvstore.api.server import server_options
 from kvstore.config import MAX_REQUEST_BYTES
 from kvstore.pb import kv_pb2, rpc_pb2, rpc_pb2_grpc
@@ -52,10 +53,13 @@ class FloorMaintenance(rpc_pb2_grpc.MaintenanceServicer):
 
 async def serve(port: int, value_bytes: int) -> None:
     server = grpc.aio.server(options=server_options(MAX_REQUEST_BYTES))
-    # The floor serves only what the bench calls; the generated base classes
-    # answer every other method UNIMPLEMENTED (the stubs mark them abstract).
-    rpc_pb2_grpc.add_KVServicer_to_server(FloorKV(value_bytes), server)  # type: ignore[abstract]
-    rpc_pb2_grpc.add_MaintenanceServicer_to_server(FloorMaintenance(), server)  # type: ignore[abstract]
+    # Registered as kvstore registers its servicers (generic handlers only: see
+    # kvstore.api.registry), unwrapped. The floor serves only what the bench
+    # calls; the generated base classes answer every other method
+    # UNIMPLEMENTED (the stubs mark them abstract).
+    plain = WrappingServer(server, lambda method, handler: handler).as_server()
+    rpc_pb2_grpc.add_KVServicer_to_server(FloorKV(value_bytes), plain)  # type: ignore[abstract]
+    rpc_pb2_grpc.add_MaintenanceServicer_to_server(FloorMaintenance(), plain)  # type: ignore[abstract]
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     stop = asyncio.Event()
