@@ -193,15 +193,23 @@ def _peer_metrics(local: str, peers: tuple[PeerReport, ...]) -> Iterator[Metric]
             "sent_failures",
         ),
     ]
+    round_trips = HistogramMetricFamily(
+        "etcd_network_peer_round_trip_time_seconds",
+        "Round-Trip-Time histogram between peers",
+        labels=["To"],
+    )
     for peer in peers:
         remote = f"{peer.member_id:x}"
         if peer.active:
             active.add_metric([local, remote], 1)
         for family, count in families:
             family.add_metric([remote], getattr(peer.counts, count))
+        observed = peer.counts.round_trips
+        round_trips.add_metric([remote], observed.exposition(), observed.sum)
     yield active
     for family, _ in families:
         yield family
+    yield round_trips
 
 
 def registry_for(member: Member) -> CollectorRegistry:

@@ -54,7 +54,7 @@ from pysyncobj.tcp_connection import CONNECTION_STATE
 from pysyncobj.transport import TCPTransport
 
 from kvstore.durations import Durations
-from kvstore.raft import clock, leaderask, paircommit, prevote, readindex, transfer
+from kvstore.raft import clock, leaderask, paircommit, prevote, readindex, rtt, transfer
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.frames import FrameCipher
 from kvstore.raft.fsm import Applied, Entry, ReleaseFn, StateMachine
@@ -92,6 +92,8 @@ UNSYNCED_MESSAGES = frozenset(
         transfer.PROGRESS,
         prevote.REQUEST,
         prevote.RESPONSE,
+        rtt.PING,
+        rtt.PONG,
     }
 )
 AppliedFn = Callable[[list[Applied], Effects], None]
@@ -145,6 +147,14 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
             counts.sent_bytes += sent
             counts.received_bytes += received
         return counts
+
+    def connected(self) -> list[Any]:
+        """The peers (nodes) whose links are connected and keyed (tick thread)."""
+        return [
+            node
+            for node, conn in list(self._connections.items())
+            if conn.state == CONNECTION_STATE.CONNECTED and self._handshaken(node)
+        ]
 
     def active(self) -> set[str]:
         """The addresses of the peers connected now (safe off the tick thread)."""
@@ -274,6 +284,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         commit_hold: float = 0.0,
         heartbeat: float = 0.0,
         learner_links: LearnerLinks | None = None,
+        probe_interval: float = rtt.PROBE_INTERVAL,
     ) -> None:
         #: read by DurableTransport while pysyncobj builds it (inside __init__)
         self.peer_tls = peer_tls
@@ -308,6 +319,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._pair = paircommit.PairCommit()
         self._prevote = prevote.PreVote(lease=float(conf.raftMinTimeout))
         self._progress = transfer.ProgressPacer(conf.connectionTimeout / 4)
+        self._prober = rtt.Prober(probe_interval)
         #: the highest commit index this member, as leader, has sent to followers
         self._announced_commit = 0
         #: the leader is announcing a commit; on a follower: the leader whose
@@ -426,6 +438,16 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             self.commit_held()
         self._run_tick_calls()
         self._reads_tick()
+        self._probe_peers()
+
+    def _probe_peers(self) -> None:
+        """Ping every linked peer once per probe interval (see ``rtt``)."""
+        now = clock.now()
+        if not self._prober.due(now):
+            return
+        transport = self._SyncObj__transport
+        for node in transport.connected():
+            transport.send(node, rtt.ping(now))
 
     def _run_tick_calls(self) -> None:
         while self._tick_calls:
@@ -705,6 +727,14 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             return None
         if kind == transfer.PROGRESS:
             return None  # read: the link stays up; nothing else to do
+        if kind == rtt.PING:
+            self._SyncObj__transport.send(node, rtt.pong(message))
+            return None
+        if kind == rtt.PONG:
+            took = rtt.round_trip(message, clock.now())
+            if took is not None:
+                self._SyncObj__transport.counts_of(node).round_trips.observe(took)
+            return None
         if kind == prevote.REQUEST:
             self._answer_pre_vote(node, message, term)
             return None

@@ -1,6 +1,7 @@
 """What each peer link carried, as etcd reports it on /metrics
 (``etcd_network_peer_sent_bytes_total``, ``..._received_bytes_total``,
-``..._sent_failures_total``, ``etcd_network_active_peers``).
+``..._sent_failures_total``, ``etcd_network_active_peers``,
+``etcd_network_peer_round_trip_time_seconds``).
 
 The transport counts on the tick thread, by the peer's Raft address: bytes of
 the frames it handed to a link and read from one, and messages it could not
@@ -11,7 +12,14 @@ reads. The counts are plain integers, read when /metrics is scraped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from kvstore.durations import Durations
+from kvstore.raft.rtt import RTT_BUCKETS
+
+
+def _rtt() -> Durations:
+    return Durations(RTT_BUCKETS)
 
 
 @dataclass
@@ -19,6 +27,8 @@ class PeerCounts:
     sent_bytes: int = 0
     received_bytes: int = 0
     sent_failures: int = 0
+    #: round trips of the probes answered by the peer (see ``rtt``)
+    round_trips: Durations = field(default_factory=_rtt)
 
 
 @dataclass(frozen=True)

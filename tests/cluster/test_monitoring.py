@@ -81,3 +81,37 @@ def test_peer_links_are_counted_per_member(tmp_path: Path) -> None:
         assert labelled(found, failed, "To", hexes[kept.name]) == labelled(
             seen, failed, "To", hexes[kept.name]
         )
+
+
+RTT = "etcd_network_peer_round_trip_time_seconds"
+
+
+def _within(found: Samples, peer: str, bound: float) -> float:
+    """Round trips to ``peer`` observed at or under ``bound`` seconds."""
+    for labels, count in found.get(RTT + "_bucket", []):
+        if labels["To"] == peer and float(labels["le"]) == bound:
+            return count
+    return 0
+
+
+def test_round_trips_to_peers_are_measured(tmp_path: Path) -> None:
+    with kv_cluster(tmp_path) as cluster:
+        watched, slow, other = cluster.members
+        base = cluster.serve_metrics(watched)
+        wait_until(lambda: get(base + "/health")[0] == 200, timeout=30)
+        hexes = {m.name: f"{cluster.status(m).header.member_id:x}" for m in cluster.members}
+        far = hexes[slow.name]
+
+        def probes(found: Samples, peer: str) -> float:
+            return labelled(found, RTT + "_count", "To", peer)
+
+        wait_until(lambda: min(probes(metrics(base), hexes[m.name]) for m in (slow, other)) > 0)
+        before = metrics(base)
+        cluster.delay(watched, slow, 0.3)
+        wait_until(lambda: probes(metrics(base), far) >= probes(before, far) + 2, timeout=30)
+        after = metrics(base)
+        new = probes(after, far) - probes(before, far)
+        quick = _within(after, far, 0.2048) - _within(before, far, 0.2048)
+        assert new - quick >= 1, "no round trip to the delayed peer took its delay"
+        took = labelled(after, RTT + "_sum", "To", far) - labelled(before, RTT + "_sum", "To", far)
+        assert took >= 0.3
