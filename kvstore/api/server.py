@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from kvstore.api import founding
 from kvstore.api.auth import AuthGuard
@@ -207,8 +207,12 @@ class KvServer:
             health_servicer,
             WrappingServer(server, lambda m, h: guarded(h, member.calls.method(m, h))).as_server(),
         )
-        reflection.enable_server_reflection(
-            [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        # as reflection.enable_server_reflection does, through WrappingServer
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer(
+                [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME]
+            ),
+            WrappingServer(server, lambda m, h: h).as_server(),
         )
         for url in cfg.listen_client_urls:
             if is_https(url):

@@ -4,12 +4,14 @@
 - An unknown sort order/target is refused with etcd 3.5's error. etcd 3.4.23
   ignores an unknown sort_order and *crashes* (nil sorter, SIGSEGV) on an unknown
   sort_target, so there is nothing of 3.4 to match.
+- gRPC server reflection is on (etcd 3.4 has none).
 """
 
 from __future__ import annotations
 
 import grpc
 import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from tests.support.rpc import rpc_error
@@ -65,3 +67,15 @@ def test_deeply_nested_txn_is_refused_before_it_is_proposed(kv: rpc_pb2_grpc.KVS
         kv.Txn(txn)
     kv.Put(rpc_pb2.PutRequest(key=b"still", value=b"serving"))
     assert kv.Range(rpc_pb2.RangeRequest(key=b"still")).kvs[0].value == b"serving"
+
+
+def test_server_reflection_lists_and_describes_the_services(channel: grpc.Channel) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    asks = [
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol="etcdserverpb.KV"),
+    ]
+    listed, described = list(stub.ServerReflectionInfo(iter(asks), timeout=10))
+    names = {s.name for s in listed.list_services_response.service}
+    assert {"etcdserverpb.KV", "etcdserverpb.Watch", "grpc.health.v1.Health"} <= names
+    assert described.file_descriptor_response.file_descriptor_proto
