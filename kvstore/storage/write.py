@@ -102,21 +102,27 @@ class WriteView(ReadView):
 
     def delete_range(self, kr: KeyRange) -> list[kv_pb2.KeyValue]:
         """Delete the live keys of ``kr``; returns what was deleted."""
-        doomed = list(self.iter_range(kr))
-        for prev in doomed:
-            self._delete(prev)
-        return doomed
+        return [self._delete(payload) for payload in list(self.iter_records(kr))]
 
-    def _delete(self, prev: kv_pb2.KeyValue) -> None:
+    def _delete(self, payload: bytes) -> kv_pb2.KeyValue:
+        """Delete the live key whose serialized KeyValue is ``payload``;
+        returns it, parsed in place inside its delete event (building the
+        event around a parsed KeyValue copies it, value and all: half of the
+        time deleting many keys took)."""
         self.writes += 1
+        event = kv_pb2.Event(type=kv_pb2.Event.DELETE)
+        prev = records.parse_payload(payload, into=event.prev_kv)
+        key = prev.key
         raw_rev = self._next_rev()
-        self._record(raw_rev, records.encode_tombstone(prev.key, self._main))
-        self._txn.put(prev.key, raw_rev, db=self._b.index, dupdata=True)
-        self._txn.delete(prev.key, db=self._b.current)
+        self._record(raw_rev, records.encode_tombstone(key, self._main))
+        self._txn.put(key, raw_rev, db=self._b.index, dupdata=True)
+        self._txn.delete(key, db=self._b.current)
         if prev.lease:
-            self._detach(prev.lease, prev.key)
-        tomb = kv_pb2.KeyValue(key=prev.key, mod_revision=self._main)
-        self._events.append(kv_pb2.Event(type=kv_pb2.Event.DELETE, kv=tomb, prev_kv=prev))
+            self._detach(prev.lease, key)
+        event.kv.key = key
+        event.kv.mod_revision = self._main
+        self._events.append(event)
+        return prev
 
     def _record(self, raw_rev: bytes, record: bytes) -> None:
         """Append a revision's record to ``kv``. Revisions only grow, so LMDB
@@ -138,9 +144,9 @@ class WriteView(ReadView):
         """Delete the lease and, in the open revision, every key attached to it."""
         self.writes += 1
         for key in self.lease_keys(lease_id):
-            prev = self.get(key)
-            if prev is not None:
-                self._delete(prev)
+            payload = self.get_record(key)
+            if payload is not None:
+                self._delete(payload)
         raw_id = records.encode_lease_id(lease_id)
         self._txn.delete(raw_id, db=self._b.lease_keys)
         self._txn.delete(raw_id, db=self._b.lease)
