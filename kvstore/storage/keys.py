@@ -67,5 +67,13 @@ class KeyRange:
             return key == self.start
         return key >= self.start and (self.end == b"" or key < self.end)
 
+    def overlaps(self, low: bytes, high: bytes) -> bool:
+        """Whether a key from ``low`` to ``high`` (both included) may be in the range."""
+        if self.end is None:
+            return low <= self.start <= high
+        if self.end == b"":
+            return self.start <= high
+        return self.start <= high and low < self.end and self.start < self.end
+
     def is_empty(self) -> bool:
         return self.end is not None and self.end != b"" and self.end <= self.start

@@ -25,6 +25,14 @@ logger = logging.getLogger(__name__)
 
 # events per response while catching up; a revision is never split
 CATCHUP_EVENTS_PER_RESPONSE = 1000
+#: a revision with more events than this is first checked against each
+#: watcher's range as a whole, by its lowest and highest key: a watcher whose
+#: range lies outside skips it without looking at every event (a DeleteRange
+#: of 144,000 keys, checked event by event by each of a cluster's control-
+#: plane watchers, kept a member's event loop busy for seconds)
+SPAN_CHECK_EVENTS = 16
+#: (lowest key, highest key) of a revision's events
+Span = tuple[bytes, bytes]
 #: seconds before a failed catch-up step is tried again
 CATCHUP_RETRY_DELAY = 0.5
 
@@ -132,19 +140,24 @@ class WatchHub:
         revisions, self._pending = self._pending, []
         self._last_fanout = asyncio.get_running_loop().time()
         encoder = BatchEncoder(self._header)
+        spans = {rev: _span(events) for rev, events in revisions if len(events) > SPAN_CHECK_EVENTS}
         for watcher in list(self._synced):
-            self._deliver(watcher, revisions, encoder)
+            self._deliver(watcher, revisions, encoder, spans)
 
     def _deliver(
         self,
         watcher: Watcher,
         revisions: list[tuple[int, list[kv_pb2.Event]]],
         encoder: BatchEncoder,
+        spans: dict[int, Span],
     ) -> None:
         pending: list[kv_pb2.Event] = []
         pending_rev = 0
         for rev, events in revisions:
             if rev < watcher.next_rev:
+                continue
+            span = spans.get(rev)
+            if span is not None and not watcher.kr.overlaps(*span):
                 continue
             chosen = watcher.choose(events)
             if not chosen:
@@ -278,3 +291,8 @@ class WatchHub:
                 await task
         self._synced.clear()
         self._all.clear()
+
+
+def _span(events: list[kv_pb2.Event]) -> Span:
+    keys = [event.kv.key for event in events]
+    return min(keys), max(keys)

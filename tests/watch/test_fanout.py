@@ -129,3 +129,43 @@ def test_a_watcher_created_meanwhile_gets_only_later_revisions() -> None:
             await hub.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_large_revision_reaches_only_the_watchers_of_its_keys() -> None:
+    """A revision of many events (a DeleteRange of a prefix) is matched against
+    a watcher's range by its lowest and highest key first: watchers elsewhere
+    skip it without looking at each event; the others get exactly theirs."""
+    events = []
+    for i in range(50):
+        event = kv_pb2.Event(type=kv_pb2.Event.DELETE)
+        event.kv.key, event.kv.mod_revision = b"/big/%03d" % i, 2
+        events.append(event)
+    looked: list[int] = []
+
+    class Counting(Watcher):
+        def choose(self, events: list[kv_pb2.Event]) -> list[kv_pb2.Event]:
+            looked.append(self.watch_id)
+            return super().choose(events)
+
+    async def scenario() -> None:
+        hub = WatchHub(FakeStore(), CONFIG, _header)  # type: ignore[arg-type]
+        ranges = [
+            KeyRange.of(b"/registry/", b"/registry0"),  # after every key
+            KeyRange.of(b"/a", b"/b"),  # before every key
+            KeyRange.of(b"/big/01", b"/big/02"),
+            KeyRange.of(b"/big/025"),
+            KeyRange.of(b"/", b"\x00"),
+        ]
+        sinks = [Sink() for _ in ranges]
+        for i, (kr, sink) in enumerate(zip(ranges, sinks, strict=True)):
+            hub.add(Counting(watch_id=i, kr=kr, sink=sink, next_rev=2))
+        hub.publish(Effects(events=[(2, events)], revision=2))
+        got = [[e.kv.key for r in s.responses for e in r.events] for s in sinks]
+        assert got[0] == [] and got[1] == []
+        assert got[2] == [b"/big/%03d" % i for i in range(10, 20)]
+        assert got[3] == [b"/big/025"]
+        assert len(got[4]) == 50
+        assert sorted(looked) == [2, 3, 4]
+        await hub.aclose()
+
+    asyncio.run(scenario())
