@@ -181,7 +181,8 @@ class WatchStream:
         self, response: rpc_pb2.WatchResponse | bytes
     ) -> Iterator[rpc_pb2.WatchResponse | bytes]:
         """``response`` as the stream sends it: in fragments if it is for a
-        watch that asked for them and reaches the request limit."""
+        watch that asked for them and reaches etcd's limit for them (see
+        ``kvstore.watch.fragments``)."""
         limit = self._m.config.max_request_bytes + GRPC_OVERHEAD_BYTES
         if isinstance(response, bytes) and len(response) < limit:
             yield response

@@ -284,7 +284,6 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         commit_hold: float = 0.0,
         heartbeat: float = 0.0,
         learner_links: LearnerLinks | None = None,
-        probe_interval: float = rtt.PROBE_INTERVAL,
     ) -> None:
         #: read by DurableTransport while pysyncobj builds it (inside __init__)
         self.peer_tls = peer_tls
@@ -319,7 +318,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._pair = paircommit.PairCommit()
         self._prevote = prevote.PreVote(lease=float(conf.raftMinTimeout))
         self._progress = transfer.ProgressPacer(conf.connectionTimeout / 4)
-        self._prober = rtt.Prober(probe_interval)
+        self._prober = rtt.Prober()
         #: the highest commit index this member, as leader, has sent to followers
         self._announced_commit = 0
         #: the leader is announcing a commit; on a follower: the leader whose

@@ -36,10 +36,10 @@ def _encoded(event: kv_pb2.Event) -> int:
 
 def fragments(response: rpc_pb2.WatchResponse, limit: int) -> Iterator[rpc_pb2.WatchResponse]:
     """``response`` as the parts a fragmenting watcher receives, in order."""
-    events = list(response.events)
-    if len(events) < 2 or response.ByteSize() < limit:
+    if len(response.events) < 2 or response.ByteSize() < limit:
         yield response
         return
+    events = list(response.events)
     part = rpc_pb2.WatchResponse()
     part.CopyFrom(response)
     del part.events[:]
