@@ -30,13 +30,17 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         self._m = member
         self._ms = membership
 
+    def _header(self) -> rpc_pb2.ResponseHeader:
+        """As etcd's Cluster service: identity and term, no revision (0)."""
+        return self._m.identity.header(0, self._m.proposer.term())
+
     @unary
     async def MemberList(
         self, request: rpc_pb2.MemberListRequest, context: Ctx
     ) -> rpc_pb2.MemberListResponse:
         if request.linearizable:
             await self._m.proposer.read_barrier()
-        return rpc_pb2.MemberListResponse(header=self._m.header(), members=self._ms.members())
+        return rpc_pb2.MemberListResponse(header=self._header(), members=self._ms.members())
 
     @unary
     async def MemberAdd(
@@ -68,7 +72,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
             else:
                 await raft.add_member(peer)
         return rpc_pb2.MemberAddResponse(
-            header=self._m.header(), member=new, members=self._ms.members()
+            header=self._header(), member=new, members=self._ms.members()
         )
 
     @unary
@@ -88,7 +92,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
             await raft.propose(
                 command_pb2.Command(member_remove=rpc_pb2.MemberRemoveRequest(ID=request.ID))
             )
-        return rpc_pb2.MemberRemoveResponse(header=self._m.header(), members=self._ms.members())
+        return rpc_pb2.MemberRemoveResponse(header=self._header(), members=self._ms.members())
 
     @unary
     async def MemberUpdate(
@@ -104,4 +108,4 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         raft = self._ms.raft("MemberPromote")
         async with self._ms.change:
             await self._ms.promote(raft, self._ms.find(request.ID))
-        return rpc_pb2.MemberPromoteResponse(header=self._m.header(), members=self._ms.members())
+        return rpc_pb2.MemberPromoteResponse(header=self._header(), members=self._ms.members())

@@ -105,10 +105,12 @@ def test_hashkv_equal_after_same_writes(start_endpoint: Callable[[], str]) -> No
 
 @pytest.mark.parametrize("linearizable", [False, True])
 def test_member_list(
+    kv: rpc_pb2_grpc.KVStub,
     cluster: rpc_pb2_grpc.ClusterStub,
     maint: rpc_pb2_grpc.MaintenanceStub,
     linearizable: bool,
 ) -> None:
+    kv.Put(rpc_pb2.PutRequest(key=b"k"))
     resp = cluster.MemberList(rpc_pb2.MemberListRequest(linearizable=linearizable))
     status = maint.Status(rpc_pb2.StatusRequest())
     assert len(resp.members) == 1
@@ -119,3 +121,6 @@ def test_member_list(
     assert not member.isLearner
     assert resp.header.cluster_id == status.header.cluster_id
     assert resp.header.member_id == member.ID
+    # etcd's Cluster service states no revision in its headers
+    assert resp.header.revision == 0
+    assert resp.header.raft_term >= 1
