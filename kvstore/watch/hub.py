@@ -272,7 +272,8 @@ class WatchHub:
         self.remove(watcher)
         await watcher.sink.send(
             rpc_pb2.WatchResponse(
-                header=self.header(),
+                # no revision, as etcd's: the watch saw none
+                header=self._header(0),
                 watch_id=watcher.watch_id,
                 canceled=True,
                 compact_revision=compacted,

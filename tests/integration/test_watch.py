@@ -127,6 +127,8 @@ def test_compacted_start_revision_cancels(kv: rpc_pb2_grpc.KVStub, stream: Watch
     assert canceled.compact_revision == 4
     assert list(canceled.events) == []
     assert canceled.cancel_reason == ""
+    assert canceled.header.revision == 0  # etcd states none here
+    assert canceled.header.member_id != 0
 
 
 def test_start_revision_at_compaction_is_allowed(
