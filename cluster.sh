@@ -149,18 +149,25 @@ stop_control_plane() {
   done
 }
 
+is_count() { [[ "$1" =~ ^[0-9]{1,5}$ ]]; }
+
 cmd_start() {
   local n=3 base=2379 tls=0
   while [ $# -gt 0 ]; do
     case "$1" in
       --tls) tls=1; shift ;;
-      --base-port) base="$2"; shift 2 ;;
+      --base-port) [ $# -ge 2 ] || die "start: --base-port needs a port number"; base="$2"; shift 2 ;;
       --base-port=*) base="${1#*=}"; shift ;;
       [0-9]*) n="$1"; shift ;;
       *) die "start: unknown argument $1" ;;
     esac
   done
-  [ "$n" -ge 1 ] || die "start: N must be at least 1"
+  is_count "$n" && [ "$n" -ge 1 ] || die "start: N must be a whole number, at least 1 (got '$n')"
+  is_count "$base" && [ "$base" -ge 1 ] || die "start: --base-port must be a port number (got '$base')"
+  if [ ! -f "$DIR/members.conf" ]; then
+    local top=$(( $(client_port "$n" "$base") + 2 ))
+    [ "$top" -le 65535 ] || die "start: with --base-port $base, member m$n would listen on port $top, past 65535 (member i > 1 uses P + i*10000: choose a lower base port or fewer members)"
+  fi
   ensure_venv
   mkdir -p "$DIR"
   if [ -f "$DIR/members.conf" ]; then
@@ -188,8 +195,10 @@ cmd_start() {
   local deadline=$((SECONDS + 60))
   until status_table >/dev/null 2>&1; do
     [ $SECONDS -lt $deadline ] || { status_table || true; die "no leader after 60 s; see ./cluster.sh logs NAME"; }
+    exited_members
     sleep 0.3
   done
+  exited_members  # a majority may lead while a member could not start
   status_table
   start_control_plane
   echo
@@ -199,6 +208,19 @@ cmd_start() {
   else
     echo "try:       ETCDCTL_API=3 etcdctl --endpoints=$(endpoints | sed 's#127#http://127#g') put hello world"
   fi
+}
+
+exited_members() { # a member that exited while starting: stop waiting, show why
+  local name _ dead=""
+  while read -r name _; do
+    pid_alive "$name" || dead="${dead:+$dead }$name"
+  done <"$DIR/members.conf"
+  [ -z "$dead" ] && return
+  for name in $dead; do
+    echo "$name exited while starting; the end of $DIR/$name.log:" >&2
+    tail -n 3 "$DIR/$name.log" | sed 's/^/  /' >&2
+  done
+  die "not every member is running ($dead): fix the cause, then ./cluster.sh start again"
 }
 
 cmd_stop() {

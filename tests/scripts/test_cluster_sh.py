@@ -90,3 +90,50 @@ def test_cluster_sh_lifecycle(tmp_path: Path) -> None:
     finally:
         run(tmp_path, "clean")
     assert not (tmp_path / "cluster").exists()
+
+
+def test_cluster_sh_start_rejects_bad_arguments_before_creating_anything(tmp_path: Path) -> None:
+    for args, message in (
+        (("start", "3", "--base-port", "60000"), "m3 would listen on port 90002, past 65535"),
+        (("start", "x"), "unknown argument x"),
+        (("start", "--base-port"), "--base-port needs a port number"),
+        (("start", "--base-port", "12ab"), "--base-port must be a port number"),
+        (("start", "0"), "N must be a whole number, at least 1"),
+        (("start", "3x"), "N must be a whole number, at least 1"),
+    ):
+        result = run(tmp_path, *args)
+        assert result.returncode == 1, args
+        assert message in result.stderr, (args, result.stderr)
+        assert not (tmp_path / "cluster").exists(), args
+
+
+def test_cluster_sh_start_fails_when_a_member_cannot_start(tmp_path: Path) -> None:
+    """A member that exits at start (here: its client port is taken) fails
+    ``start`` with its log's last lines, although the other two elect a
+    leader; once the port is free, ``start`` brings up the missing member."""
+    base = _free_base()
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", base + 20000))  # m2's client port
+        taken.listen()
+        started = run(tmp_path, "start", "3", "--base-port", str(base))
+        assert started.returncode == 1, started.stdout
+        assert "m2 exited while starting" in started.stderr
+        assert "cannot listen for clients" in started.stderr
+        assert "not every member is running (m2)" in started.stderr
+        taken.close()
+        again = run(tmp_path, "start", "3", "--base-port", str(base))
+        assert again.returncode == 0, again.stderr + again.stdout
+        assert "m1 is already running" in again.stdout
+        assert "m2 is already running" not in again.stdout
+
+        def m2_serves() -> bool:
+            with grpc.insecure_channel(f"127.0.0.1:{base + 20000}") as ch:
+                status = rpc_pb2_grpc.MaintenanceStub(ch).Status(rpc_pb2.StatusRequest(), timeout=2)
+            return status.leader != 0
+
+        wait_until(m2_serves, timeout=30)
+    finally:
+        taken.close()
+        run(tmp_path, "clean")
+    assert not (tmp_path / "cluster").exists()
