@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from bench.config import BenchConfig
+from bench.cpu import ServerCpu
 from bench.jobs import Job, JobResult
 from bench.loadgen import LoadGenerator
 from bench.servers import Deployment, Member, cpu_seconds, rss_bytes
@@ -92,7 +93,8 @@ class Bench:
         endpoints: tuple[str, ...] | None = None,
         **params: Any,
     ) -> JobResult:
-        """Run ``in_flight`` tasks of ``op``, spread over as many workers as help."""
+        """Run ``in_flight`` tasks of ``op``, spread over as many workers as help;
+        ``extra["server_cpu_s"]``: the members' CPU time in the measured window."""
         workers = min(self.loadgen.procs, in_flight)
         shares = [
             in_flight // workers + (1 if i < in_flight % workers else 0) for i in range(workers)
@@ -105,11 +107,19 @@ class Bench:
             jobs[worker] = replace(base, tasks=share, task_offset=offset)
             offset += share
         timeout = _START_DELAY + base.warmup + base.duration + base.rpc_timeout + _SLACK
-        return merge(self.loadgen.run(jobs, timeout).values())
+        pids = [m.pid for m in self.deployment.running()]
+        with ServerCpu(pids, base.measure_from, base.measure_until) as cpu:
+            result = merge(self.loadgen.run(jobs, timeout).values())
+        result.extra["server_cpu_s"] = cpu.seconds
+        return result
 
 
 def _row(result: JobResult, seconds: float) -> Row:
     row: Row = {"ops": result.ops, "ops_per_s": round(result.ops / seconds, 1) if seconds else 0.0}
+    cpu = result.extra.get("server_cpu_s")
+    if isinstance(cpu, float) and result.ops:
+        # all members together; the load generator's share is not in it
+        row["cpu_us_per_op"] = round(cpu / result.ops * 1e6, 1)
     row.update(latency_ms(result.latencies))
     row["errors"] = result.errors
     row.update(result.counters)

@@ -43,6 +43,7 @@ def smoke_result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results_md = (out / "RESULTS.md").read_text()
     assert results_md.count("| put.seq |") >= 1 and "### The floor" in results_md
+    assert "| put.c128 | server CPU µs/op |" in results_md
     result: dict[str, Any] = json.loads((out / "latest.json").read_text())
     return result
 
@@ -63,6 +64,20 @@ def test_every_workload_counted_operations(smoke_result: dict[str, Any]) -> None
         assert isinstance(row["ops"], int) and row["ops"] > 0, (name, row)
         assert isinstance(row["samples"], int) and row["samples"] > 0, (name, row)
         assert row.get("ok", True) is True, (name, row)
+
+
+def test_closed_loop_workloads_report_server_cpu_per_operation(
+    smoke_result: dict[str, Any],
+) -> None:
+    """The members' CPU in the measured window over the operations measured in it."""
+    workloads = _workloads(smoke_result)
+    for name in UNARY:
+        if name == "lease.keepalive.stream":
+            continue  # one stream, not a closed loop of calls
+        cpu = workloads[name].get("cpu_us_per_op")
+        assert isinstance(cpu, float) and cpu > 0, (name, workloads[name])
+    floor = smoke_result["runs"][1]["workloads"]["get.serializable.c128"]
+    assert isinstance(floor.get("cpu_us_per_op"), float) and floor["cpu_us_per_op"] > 0
 
 
 def test_txn_reports_success_and_conflict_split(smoke_result: dict[str, Any]) -> None:
