@@ -311,6 +311,17 @@ LIMITS = """## What limits kvstore
   1.86/2.06 to 1.41/1.75 ms p50 (A/B, two rounds), and the other follower no
   longer answers a round for each; at 128 in flight throughput did not move
   (the members' CPU is the limit there, and quicker rounds carry fewer reads).
+  A round serves the reads that arrived while the one before it ran: counted
+  at 128 in flight on 3 members, 3.5-5 reads a round, and each round is two
+  peer messages for a follower's reads, four for the leader's, every one a
+  wake-up of a tick thread. The members then spent 450-520 µs of CPU per
+  linearizable get against 280-330 µs per serializable one, their tick
+  threads ~45% of a core against ~2%. Holding every round back 16 ms
+  gathered ~27 reads a round and raised gets at 128 in flight by ~20% (three
+  interleaved rounds), but would hold reads at 16 in flight (about five per
+  member) just as long. Held back 2-10 ms only while the previous round
+  carried enough reads (2 or 8), neither level gained beyond the run-to-run
+  spread (two rounds each): not kept.
 - **Lease keep-alives** renew the leader's in-memory deadline, as in etcd, and
   write nothing to the log. `lease.keepalive` drives one stream at the first
   member's endpoint: the leader answers at once, a follower asks the leader
