@@ -332,9 +332,9 @@ def cli(
 
 
 def _register() -> None:
-    from kvstore.cli import auth, cluster, explore, keys, kube, leases, snapshot, txn
+    from kvstore.cli import auth, cluster, concurrency, explore, keys, kube, leases, snapshot, txn
 
-    for module in (keys, txn, leases, cluster, auth, snapshot, explore, kube):
+    for module in (keys, txn, leases, concurrency, cluster, auth, snapshot, explore, kube):
         register: Callable[[click.Group], None] = module.register
         register(cli)
 

@@ -12,6 +12,7 @@ builder whose ``commit()`` blocks.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import inspect
 import threading
@@ -105,9 +106,17 @@ class SyncClient:
         self._loop = _shared_loop()
         self.client: Client = self.run(_open(args, kwargs))
 
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start ``coro`` on the client's loop; its future (``run`` waits for it)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def call_soon(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` on the client's loop, from any thread."""
+        self._loop.call_soon_threadsafe(callback)
+
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the client's loop and wait for its result."""
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        future = self.submit(coro)
         try:
             return future.result(timeout)
         except TimeoutError:
