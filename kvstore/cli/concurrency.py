@@ -1,12 +1,16 @@
-"""``lock NAME [COMMAND ...]``: etcdctl's distributed lock, from the shell.
+"""``lock NAME [COMMAND ...]`` and ``elect NAME [PROPOSAL] | -l``: etcdctl's
+distributed lock and leader election, from the shell.
 
-The lock is :class:`kvstore.client.Lock` (etcd's clientv3/concurrency protocol), so
-kvctl, etcdctl and the Python client exclude one another. As ``etcdctl lock``:
+They are :class:`kvstore.client.Lock` and :class:`kvstore.client.Election` (etcd's
+clientv3/concurrency protocol), so kvctl, etcdctl and the Python client take part
+in the same locks and elections. As ``etcdctl lock``:
 without a command, print the lock key once it is held and hold it until Ctrl-C or
 SIGTERM; with one, run it while holding the lock, with ``ETCD_LOCK_KEY`` and
 ``ETCD_LOCK_REV`` in its environment, then release, and fail if it failed.
 Interrupted while waiting, kvctl leaves the queue (its session's lease is revoked,
-and its key with it) and fails.
+and its key with it) and fails. As ``etcdctl elect``: campaign with PROPOSAL, print
+the leader key and value once elected and lead until Ctrl-C or SIGTERM (then
+resign); or, with ``-l``, print the leader each time it changes.
 """
 
 from __future__ import annotations
@@ -16,19 +20,24 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from kvstore.cli.keys import print_range
-from kvstore.cli.main import CliError, Session, session
-from kvstore.client import Client, Lock
+from kvstore.cli.main import BadArgs, CliError, Session, session
+from kvstore.cli.output import kv_json
+from kvstore.client import Client, Election, Lock
 from kvstore.client import Session as LeaseSession
+
+T = TypeVar("T")
 
 #: etcdctl lock's default --ttl (seconds): how long a crashed holder keeps the lock
 DEFAULT_TTL = 10
+#: etcdctl elect's session TTL (clientv3/concurrency's default), seconds
+SESSION_TTL = 60
 
 
 async def _first(*aws: asyncio.Future[Any]) -> asyncio.Future[Any]:
@@ -39,6 +48,21 @@ async def _first(*aws: asyncio.Future[Any]) -> asyncio.Future[Any]:
         with contextlib.suppress(asyncio.CancelledError):
             await other
     return next(iter(done))
+
+
+async def _or_stop(work: Awaitable[T], stop: asyncio.Event, interrupted: str) -> T:
+    """``work``'s result, or CliError(``interrupted``) once ``stop`` is set first."""
+    task = asyncio.ensure_future(work)
+    if await _first(task, asyncio.ensure_future(stop.wait())) is not task:
+        raise CliError(interrupted)
+    return task.result()
+
+
+async def _keep(lease: LeaseSession, stop: asyncio.Event, lost: str) -> None:
+    """Until ``stop`` is set; CliError(``lost``) if the session's lease is lost first."""
+    expiring = asyncio.ensure_future(lease.keepalive.lost.wait())
+    if await _first(expiring, asyncio.ensure_future(stop.wait())) is expiring:
+        raise CliError(lost)
 
 
 async def _hold(
@@ -53,12 +77,8 @@ async def _hold(
     status, 0 without one. The session's lease is revoked on the way out."""
     async with LeaseSession(client, ttl=ttl) as lease:
         lock = Lock(lease, name)
-        acquiring = asyncio.ensure_future(lock.acquire())
-        stopping = asyncio.ensure_future(stop.wait())
-        if await _first(acquiring, stopping) is stopping:
-            # not held, so a command never ran: not a success (etcdctl: context canceled)
-            raise CliError("interrupted while waiting for the lock")
-        revision = acquiring.result()
+        # not held, so a command never ran: not a success (etcdctl: context canceled)
+        revision = await _or_stop(lock.acquire(), stop, "interrupted while waiting for the lock")
         if command:
             env = {**os.environ, "ETCD_LOCK_KEY": lock.key.decode(), "ETCD_LOCK_REV": str(revision)}
             try:
@@ -71,10 +91,7 @@ async def _hold(
         if not held.kvs:
             raise CliError("lock lost on init")
         print_range(sess.out, held, value_only=False, count_only=False)
-        lost = asyncio.ensure_future(lease.keepalive.lost.wait())
-        stopping = asyncio.ensure_future(stop.wait())
-        if await _first(lost, stopping) is lost:
-            raise CliError("session expired")
+        await _keep(lease, stop, "session expired")
         await lock.release()
         return 0
 
@@ -93,6 +110,21 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _until_done(start: Callable[[asyncio.Event], Coroutine[Any, Any, int]]) -> int:
+    """Run ``start(stop)`` on the client's loop and wait for it; Ctrl-C and
+    SIGTERM set ``stop`` (the coroutine winds down and cleans up) instead of
+    leaving it running."""
+    client = session().client()
+    stop = asyncio.Event()  # set from this thread, waited for on the client's loop
+    with _sigterm_interrupts():
+        future = client.submit(start(stop))
+        while True:
+            try:
+                return future.result()
+            except KeyboardInterrupt:
+                client.call_soon(stop.set)
+
+
 @click.command(
     "lock", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
 )
@@ -109,19 +141,62 @@ def lock_command(name: str, command: tuple[str, ...], ttl: int) -> None:
     """Acquire lock NAME; print its key and hold it until Ctrl-C, or run COMMAND
     while holding it (with ETCD_LOCK_KEY and ETCD_LOCK_REV set)."""
     sess = session()
-    client = sess.client()
-    stop = asyncio.Event()  # set from this thread, waited for on the client's loop
-    with _sigterm_interrupts():
-        future = client.submit(_hold(sess, client.client, name, ttl, command, stop))
-        while True:
-            try:
-                status = future.result()
-                break
-            except KeyboardInterrupt:
-                client.call_soon(stop.set)
+    status = _until_done(lambda stop: _hold(sess, sess.client().client, name, ttl, command, stop))
     if status != 0:
         raise CliError(f"exit status {status}")
 
 
+async def _campaign(
+    sess: Session, client: Client, name: str, proposal: str, stop: asyncio.Event
+) -> int:
+    async with LeaseSession(client, ttl=SESSION_TTL) as lease:
+        election = Election(lease, name)
+        await _or_stop(election.campaign(proposal), stop, "interrupted while campaigning")
+        elected = await client.get(election.key)
+        if not elected.kvs:
+            raise CliError("elect: session expired")
+        print_range(sess.out, elected, value_only=False, count_only=False)
+        await _keep(lease, stop, "elect: session expired")
+        await election.resign()
+        return 0
+
+
+async def _observe(sess: Session, client: Client, name: str, stop: asyncio.Event) -> int:
+    async with LeaseSession(client, ttl=SESSION_TTL) as lease:
+
+        async def show() -> None:
+            async for leader in Election(lease, name).observe():
+                if sess.out.fmt == "json":
+                    sess.out.json({"kvs": [kv_json(leader)], "count": 1})
+                else:
+                    sess.out.raw(leader.key)
+                    sess.out.value(leader.value)
+
+        showing = asyncio.ensure_future(show())
+        if await _first(showing, asyncio.ensure_future(stop.wait())) is showing:
+            showing.result()
+            raise CliError("elect: observer lost")
+        return 0
+
+
+@click.command("elect")
+@click.argument("name")
+@click.argument("proposal", required=False)
+@click.option("-l", "--listen", is_flag=True, help="observe the leader instead of campaigning")
+def elect_command(name: str, proposal: str | None, listen: bool) -> None:
+    """Campaign in election NAME with PROPOSAL and lead until Ctrl-C, or with -l
+    print the leader each time it changes."""
+    if not listen and proposal is None:
+        raise BadArgs("no proposal argument but -l not set")
+    sess = session()
+    client = sess.client().client
+    if listen:
+        _until_done(lambda stop: _observe(sess, client, name, stop))
+    else:
+        assert proposal is not None
+        _until_done(lambda stop: _campaign(sess, client, name, proposal, stop))
+
+
 def register(group: click.Group) -> None:
     group.add_command(lock_command)
+    group.add_command(elect_command)
