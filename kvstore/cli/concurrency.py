@@ -58,8 +58,15 @@ async def _or_stop(work: Awaitable[T], stop: asyncio.Event, interrupted: str) ->
     return task.result()
 
 
-async def _keep(lease: LeaseSession, stop: asyncio.Event, lost: str) -> None:
-    """Until ``stop`` is set; CliError(``lost``) if the session's lease is lost first."""
+async def _show_and_keep(
+    sess: Session, lease: LeaseSession, key: bytes, stop: asyncio.Event, gone: str, lost: str
+) -> None:
+    """Print ``key`` and its value, then wait until ``stop`` is set; CliError
+    (``gone``) if the key is missing, (``lost``) if the session's lease is lost first."""
+    current = await lease.client.get(key)
+    if not current.kvs:
+        raise CliError(gone)
+    print_range(sess.out, current, value_only=False, count_only=False)
     expiring = asyncio.ensure_future(lease.keepalive.lost.wait())
     if await _first(expiring, asyncio.ensure_future(stop.wait())) is expiring:
         raise CliError(lost)
@@ -87,11 +94,7 @@ async def _hold(
                 raise CliError(f"cannot run {command[0]!r}: {exc.strerror or exc}") from exc
             await lock.release()
             return ran.returncode
-        held = await client.get(lock.key)
-        if not held.kvs:
-            raise CliError("lock lost on init")
-        print_range(sess.out, held, value_only=False, count_only=False)
-        await _keep(lease, stop, "session expired")
+        await _show_and_keep(sess, lease, lock.key, stop, "lock lost on init", "session expired")
         await lock.release()
         return 0
 
@@ -152,11 +155,8 @@ async def _campaign(
     async with LeaseSession(client, ttl=SESSION_TTL) as lease:
         election = Election(lease, name)
         await _or_stop(election.campaign(proposal), stop, "interrupted while campaigning")
-        elected = await client.get(election.key)
-        if not elected.kvs:
-            raise CliError("elect: session expired")
-        print_range(sess.out, elected, value_only=False, count_only=False)
-        await _keep(lease, stop, "elect: session expired")
+        lost = "elect: session expired"
+        await _show_and_keep(sess, lease, election.key, stop, lost, lost)
         await election.resign()
         return 0
 
