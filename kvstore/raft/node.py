@@ -54,7 +54,16 @@ from pysyncobj.tcp_connection import CONNECTION_STATE
 from pysyncobj.transport import TCPTransport
 
 from kvstore.durations import Durations
-from kvstore.raft import clock, leaderask, paircommit, prevote, readindex, rtt, transfer
+from kvstore.raft import (
+    clock,
+    journalcompact,
+    leaderask,
+    paircommit,
+    prevote,
+    readindex,
+    rtt,
+    transfer,
+)
 from kvstore.raft.appendentries import Reassembly, cap_reply, normalize, stale_reply, stamp_reply
 from kvstore.raft.frames import FrameCipher
 from kvstore.raft.fsm import Applied, Entry, ReleaseFn, StateMachine
@@ -956,13 +965,20 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         storer.storeMeta = stored
 
     def _watch_rewrites(self) -> None:
-        """pysyncobj writes its journal again from the start when it compacts
-        the log or installs a snapshot (``clear``, then each entry kept): the
-        entries are at new places in the file, unsynced, even where their
-        indexes, terms and the file's length come out as before. Until the next
-        sync nothing in it counts as synced (``paircommit``), and that sync
-        is not skipped."""
+        """pysyncobj writes its journal again from the start when it installs a
+        snapshot (``clear``, then the snapshot's two entries): they are at new
+        places in the file, unsynced, even where their indexes, terms and the
+        file's length come out as before. Until the next sync nothing in it
+        counts as synced (``paircommit``), and that sync is not skipped.
+
+        It would compact the log the same way, where a crash halfway loses
+        entries this member may have acknowledged: compaction writes a new
+        journal and renames it over the old one instead (``journalcompact``)."""
         journal = self._SyncObj__raftLog
+        if self._journal_path is not None:
+            journal.deleteEntriesTo = functools.partial(
+                journalcompact.compact_to, journal, self._journal_path
+            )
         clear = journal.clear
 
         def cleared() -> None:

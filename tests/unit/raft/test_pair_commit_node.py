@@ -70,7 +70,10 @@ def test_an_unstamped_answer_or_five_voters_commit_nothing(follower: Follower) -
 def test_a_journal_written_again_is_not_synced_until_the_next_sync(follower: Follower) -> None:
     follower.append(term=2, prev=1, entries=[2, 2, 2])
     journal = follower.node._SyncObj__raftLog
-    journal.deleteEntriesTo(1)  # as log compaction does: the rest rewritten, unsynced
+    entries = journal[:]
+    journal.clear()  # as installing a snapshot does: entries written again, unsynced
+    for entry in entries:
+        journal.add(*entry)
     follower.receive(answer(term=2, synced=4))
     settle(follower)
     assert follower.commit == 1
