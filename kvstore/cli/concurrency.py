@@ -16,46 +16,22 @@ resign); or, with ``-l``, print the leader each time it changes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import subprocess
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from types import FrameType
-from typing import Any, TypeVar
 
 import click
 
 from kvstore.cli.keys import print_range
 from kvstore.cli.main import BadArgs, CliError, Session, session
 from kvstore.cli.output import kv_json
+from kvstore.cli.running import first, or_stop, until_done, until_stop
 from kvstore.client import Client, Election, Lock
 from kvstore.client import Session as LeaseSession
-
-T = TypeVar("T")
 
 #: etcdctl lock's default --ttl (seconds): how long a crashed holder keeps the lock
 DEFAULT_TTL = 10
 #: etcdctl elect's session TTL (clientv3/concurrency's default), seconds
 SESSION_TTL = 60
-
-
-async def _first(*aws: asyncio.Future[Any]) -> asyncio.Future[Any]:
-    """The first of ``aws`` to finish; the others are cancelled."""
-    done, pending = await asyncio.wait(aws, return_when=asyncio.FIRST_COMPLETED)
-    for other in pending:
-        other.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await other
-    return next(iter(done))
-
-
-async def _or_stop(work: Awaitable[T], stop: asyncio.Event, interrupted: str) -> T:
-    """``work``'s result, or CliError(``interrupted``) once ``stop`` is set first."""
-    task = asyncio.ensure_future(work)
-    if await _first(task, asyncio.ensure_future(stop.wait())) is not task:
-        raise CliError(interrupted)
-    return task.result()
 
 
 async def _show_and_keep(
@@ -68,7 +44,7 @@ async def _show_and_keep(
         raise CliError(gone)
     print_range(sess.out, current, value_only=False, count_only=False)
     expiring = asyncio.ensure_future(lease.keepalive.lost.wait())
-    if await _first(expiring, asyncio.ensure_future(stop.wait())) is expiring:
+    if await first(expiring, asyncio.ensure_future(stop.wait())) is expiring:
         raise CliError(lost)
 
 
@@ -85,7 +61,7 @@ async def _hold(
     async with LeaseSession(client, ttl=ttl) as lease:
         lock = Lock(lease, name)
         # not held, so a command never ran: not a success (etcdctl: context canceled)
-        revision = await _or_stop(lock.acquire(), stop, "interrupted while waiting for the lock")
+        revision = await or_stop(lock.acquire(), stop, "interrupted while waiting for the lock")
         if command:
             env = {**os.environ, "ETCD_LOCK_KEY": lock.key.decode(), "ETCD_LOCK_REV": str(revision)}
             try:
@@ -97,35 +73,6 @@ async def _hold(
         await _show_and_keep(sess, lease, lock.key, stop, "lock lost on init", "session expired")
         await lock.release()
         return 0
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM ends the wait as Ctrl-C does (and so releases the lock)."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _until_done(start: Callable[[asyncio.Event], Coroutine[Any, Any, int]]) -> int:
-    """Run ``start(stop)`` on the client's loop and wait for it; Ctrl-C and
-    SIGTERM set ``stop`` (the coroutine winds down and cleans up) instead of
-    leaving it running."""
-    client = session().client()
-    stop = asyncio.Event()  # set from this thread, waited for on the client's loop
-    with _sigterm_interrupts():
-        future = client.submit(start(stop))
-        while True:
-            try:
-                return future.result()
-            except KeyboardInterrupt:
-                client.call_soon(stop.set)
 
 
 @click.command(
@@ -144,7 +91,7 @@ def lock_command(name: str, command: tuple[str, ...], ttl: int) -> None:
     """Acquire lock NAME; print its key and hold it until Ctrl-C, or run COMMAND
     while holding it (with ETCD_LOCK_KEY and ETCD_LOCK_REV set)."""
     sess = session()
-    status = _until_done(lambda stop: _hold(sess, sess.client().client, name, ttl, command, stop))
+    status = until_done(lambda stop: _hold(sess, sess.client().client, name, ttl, command, stop))
     if status != 0:
         raise CliError(f"exit status {status}")
 
@@ -154,7 +101,7 @@ async def _campaign(
 ) -> int:
     async with LeaseSession(client, ttl=SESSION_TTL) as lease:
         election = Election(lease, name)
-        await _or_stop(election.campaign(proposal), stop, "interrupted while campaigning")
+        await or_stop(election.campaign(proposal), stop, "interrupted while campaigning")
         lost = "elect: session expired"
         await _show_and_keep(sess, lease, election.key, stop, lost, lost)
         await election.resign()
@@ -172,9 +119,7 @@ async def _observe(sess: Session, client: Client, name: str, stop: asyncio.Event
                     sess.out.raw(leader.key)
                     sess.out.value(leader.value)
 
-        showing = asyncio.ensure_future(show())
-        if await _first(showing, asyncio.ensure_future(stop.wait())) is showing:
-            showing.result()
+        if await until_stop(show(), stop):
             raise CliError("elect: observer lost")
         return 0
 
@@ -191,10 +136,10 @@ def elect_command(name: str, proposal: str | None, listen: bool) -> None:
     sess = session()
     client = sess.client().client
     if listen:
-        _until_done(lambda stop: _observe(sess, client, name, stop))
+        until_done(lambda stop: _observe(sess, client, name, stop))
     else:
         assert proposal is not None
-        _until_done(lambda stop: _campaign(sess, client, name, proposal, stop))
+        until_done(lambda stop: _campaign(sess, client, name, proposal, stop))
 
 
 def register(group: click.Group) -> None:

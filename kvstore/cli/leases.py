@@ -10,6 +10,7 @@ import click
 from kvstore.cli.keys import parse_lease
 from kvstore.cli.main import CliError, session
 from kvstore.cli.output import b64, header_fields, header_json, lease_hex, text
+from kvstore.cli.running import until_done, until_stop
 from kvstore.client import Client, LeaseExpiredError
 
 
@@ -102,15 +103,20 @@ def list_leases() -> None:
             out.line(lease_hex(i))
 
 
-async def _keep_alive(client: Client, lease_id: int, once: bool, report: Any) -> None:
-    async with client.keep_alive(lease_id) as keepalive:
-        count = 1
-        while True:
-            await keepalive.wait_renewed(count)
-            report(keepalive.ttl)
-            if once:
-                return
-            count += 1
+async def _keep_alive(
+    client: Client, lease_id: int, once: bool, report: Any, stop: asyncio.Event
+) -> None:
+    async def renew() -> None:
+        async with client.keep_alive(lease_id) as keepalive:
+            count = 1
+            while True:
+                await keepalive.wait_renewed(count)
+                report(keepalive.ttl)
+                if once:
+                    return
+                count += 1
+
+    await until_stop(renew(), stop)
 
 
 @lease_group.command("keep-alive")
@@ -132,13 +138,11 @@ def keep_alive(lease_id: str, once: bool) -> None:
         else:
             out.line(f"lease {lease_hex(lid)} keepalived with TTL({ttl})")
 
-    client = sess.client()
+    client = sess.client().client
     try:
-        client.run(_keep_alive(client.client, lid, once, report))
+        until_done(lambda stop: _keep_alive(client, lid, once, report, stop))
     except LeaseExpiredError as exc:
         raise CliError(f"lease {lease_hex(lid)} expired or revoked.") from exc
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        return
 
 
 def register(group: click.Group) -> None:

@@ -103,3 +103,18 @@ def test_lease_commands(kvctl: Kvctl, ns: str) -> None:
     assert gone.exit_code == 1 and gone.stderr == f"Error: lease {lease} expired or revoked.\n"
     unknown = kvctl("lease", "revoke", "1234")
     assert unknown.stderr == "Error: etcdserver: requested lease not found\n"
+
+
+def test_lease_keep_alive_renews_until_ctrl_c(server: ServerProcess, kvctl: Kvctl) -> None:
+    lease = ok(kvctl("lease", "grant", "3")).split()[1]
+    proc = kvctl_process(server.endpoint, "lease", "keep-alive", lease)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]  # renewed every TTL/3 s
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        reap(proc)
+    assert lines == [f"lease {lease} keepalived with TTL(3)\n"] * 3
+    assert proc.returncode == 0 and err == ""
+    assert "remaining(" in ok(kvctl("lease", "timetolive", lease))  # outlived 3 s
