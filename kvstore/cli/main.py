@@ -12,6 +12,7 @@ for missing, extra or malformed arguments.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import re
@@ -331,10 +332,33 @@ def cli(
     ctx.call_on_close(sess.close)
 
 
-def _register() -> None:
-    from kvstore.cli import auth, cluster, concurrency, explore, keys, kube, leases, snapshot, txn
+#: the etcd API version kvctl speaks, as ``etcdctl version`` prints it
+API_VERSION = "3.4"
 
-    for module in (keys, txn, leases, concurrency, cluster, auth, snapshot, explore, kube):
+
+@cli.command("version")
+def version_command() -> None:
+    """Print kvctl's version and the etcd API version it speaks."""
+    click.echo(f"kvctl version: {importlib.metadata.version('kvstore')}")
+    click.echo(f"API version: {API_VERSION}")
+
+
+def _register() -> None:
+    from kvstore.cli import (
+        auth,
+        cluster,
+        concurrency,
+        explore,
+        keys,
+        kube,
+        leases,
+        mirror,
+        snapshot,
+        txn,
+    )
+
+    modules = (keys, txn, leases, concurrency, mirror, cluster, auth, snapshot, explore, kube)
+    for module in modules:
         register: Callable[[click.Group], None] = module.register
         register(cli)
 

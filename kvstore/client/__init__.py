@@ -10,7 +10,8 @@ Modules: ``_connection`` (endpoints, failover, retry contract), ``_errors`` (the
 exception tree), ``_kv``/``_ops``/``_txn`` (key-value and transactions), ``_watch``
 (multiplexed, resumable watches), ``_lease`` (leases, keep-alive), ``_maintenance``
 (cluster and maintenance), ``_auth`` (users, roles, permissions), ``_concurrency``
-(session, lock, election), ``_sync`` (blocking facade).
+(session, lock, election), ``_mirror`` (copying keys to another cluster), ``_sync``
+(blocking facade).
 """
 
 from kvstore.client._client import Client
@@ -64,6 +65,7 @@ from kvstore.client._errors import (
     WatchCanceledError,
 )
 from kvstore.client._lease import KeepAlive
+from kvstore.client._mirror import Mirror
 from kvstore.client._ops import RangeOptions, delete, get, put
 from kvstore.client._sync import SyncClient, SyncWatch
 from kvstore.client._txn import Compare, Comparison, Txn, txn
@@ -140,6 +142,7 @@ __all__ = [
     "LeaseTimeToLive",
     "Lock",
     "Member",
+    "Mirror",
     "NoElectedLeaderError",
     "NoLeaderError",
     "NoSpaceError",

@@ -3,6 +3,8 @@ same mistakes against the same server."""
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import pytest
 
 from tests.cli.conftest import Kvctl
@@ -27,6 +29,8 @@ MISTAKES = [
     ("get", "k", "--rev", "abc"),  # a flag's value: 1
     ("--dial-timeout", "soon", "get", "k"),
     ("-w", "xml", "get", "k"),  # output format: 4
+    ("make-mirror",),  # no destination: 128
+    ("make-mirror", "a:1", "b:2"),
 ]
 
 
@@ -46,3 +50,14 @@ def test_malformed_txn_input_exits_as_etcdctls(server: ServerProcess, kvctl: Kvc
     theirs = Etcdctl(server.url).run("txn", stdin=text)
     ours = kvctl("txn", input=text)
     assert (ours.exit_code, theirs.returncode) == (3, 3), (ours.stderr, theirs.stderr)
+
+
+def test_version_prints_as_etcdctls(server: ServerProcess, kvctl: Kvctl) -> None:
+    theirs = Etcdctl(server.url).run("version").stdout.splitlines()
+    ours = kvctl("version")
+    assert ours.exit_code == 0
+    assert ours.stdout.splitlines() == [
+        f"kvctl version: {importlib.metadata.version('kvstore')}",
+        theirs[1],  # API version: 3.4
+    ]
+    assert theirs[0].startswith("etcdctl version: ")
