@@ -13,8 +13,11 @@ import grpc
 import pytest
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from tests.cli.conftest import invoke, ok
+from tests.cli.test_watch_lease import kvctl_process
+from tests.client.helpers import reap
 from tests.security.support import Certs, Ctl, TLSServer, setup_reader, tls_member
-from tests.support.procs import REPO_ROOT
+from tests.support.procs import REPO_ROOT, kvstore_process, running, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +139,38 @@ def test_kvctl_takes_etcdctl_tls_and_user_flags(tmp_path: Path, certs: Certs) ->
         denied = kvctl("--user", "alice:alicepw", "put", "/a/k", "w")
         assert denied.returncode == 1
         assert "etcdserver: permission denied" in denied.stderr
+
+
+def test_kvctl_make_mirror_to_a_destination_with_tls_and_auth(tmp_path: Path, certs: Certs) -> None:
+    (tmp_path / "plain").mkdir()
+    with (
+        tls_member(tmp_path, certs) as dest,
+        running(kvstore_process(tmp_path / "plain")) as source,
+    ):
+        root = Ctl(dest.url, certs=certs, user="root:rootpw")
+        setup_reader(root)
+        ok(invoke(source.endpoint, "put", "/a/k", "v"))
+        tls = ["--dest-cacert", certs.path("ca.crt"), "--dest-cert", certs.path("alice.crt")]
+        tls += ["--dest-key", certs.path("alice.key")]
+        denied = kvctl_process(
+            source.endpoint, "make-mirror", *tls, "--dest-user", "alice:alicepw", dest.url
+        )
+        try:
+            _, err = denied.communicate(timeout=30)
+        finally:
+            reap(denied)
+        assert denied.returncode == 1 and err == "Error: etcdserver: permission denied\n"
+        mirror = kvctl_process(
+            source.endpoint,
+            "make-mirror",
+            *tls,
+            "--dest-user",
+            "root",
+            "--dest-password",
+            "rootpw",
+            dest.url,
+        )
+        try:
+            wait_until(lambda: root.ok("get", "/a/k", "--print-value-only") == "v\n")
+        finally:
+            reap(mirror)
