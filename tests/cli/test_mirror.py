@@ -4,6 +4,7 @@ prints its total when stopped with Ctrl-C."""
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 from pathlib import Path
@@ -23,10 +24,8 @@ def _dump(endpoint: str, prefix: str) -> dict[str, tuple[str, int]]:
     }
 
 
-def _text(b64: str) -> str:
-    import base64
-
-    return base64.b64decode(b64).decode()
+def _text(encoded: str) -> str:
+    return base64.b64decode(encoded).decode()
 
 
 def _values(endpoint: str, prefix: str) -> dict[str, str]:
@@ -78,19 +77,20 @@ def test_make_mirror_of_every_key_and_to_the_destinations_root(tmp_path: Path) -
         to_root = kvctl_process(
             src, "make-mirror", "--prefix", "/app/", "--no-dest-prefix", root.endpoint
         )
+        outputs = {}
         try:
             expected = {f"/app/k{i:03d}": f"v{i}" for i in range(150)} | {"top": "t"}
             wait_until(lambda: _values(whole.endpoint, "") == expected)
             wait_until(lambda: len(_values(root.endpoint, "")) == 150)
-            assert _values(root.endpoint, "k0") == {f"k0{i:02d}": f"v{i}" for i in range(100)}
-        finally:
-            for proc in (everything, to_root):
+            for name, proc in (("whole", everything), ("root", to_root)):
                 proc.send_signal(signal.SIGTERM)
-                out, _ = proc.communicate(timeout=15)
-                reap(proc)
-                assert proc.returncode == 0 and out.splitlines()[-1] == str(
-                    151 if proc is everything else 150
-                )
+                outputs[name] = (proc.communicate(timeout=15)[0], proc.returncode)
+        finally:
+            reap(everything)
+            reap(to_root)
+        assert _values(root.endpoint, "k0") == {f"k0{i:02d}": f"v{i}" for i in range(100)}
+        assert outputs["whole"][1] == 0 and outputs["whole"][0].splitlines()[-1] == "151"
+        assert outputs["root"][1] == 0 and outputs["root"][0].splitlines()[-1] == "150"
 
 
 def test_make_mirror_usage_errors(kvctl: Kvctl, fresh_server: ServerProcess) -> None:
