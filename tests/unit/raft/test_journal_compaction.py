@@ -3,6 +3,7 @@ leaves a journal with every entry the member kept (``journalcompact``)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from pysyncobj.journal import FileJournal, ResizableFile
 
-from kvstore.raft.journalcompact import SCRATCH_SUFFIX, compact_to
+from kvstore.raft.journalcompact import RETIRING_SUFFIX, SPARE_SUFFIX, compact_to
 from tests.unit.raft.conftest import CMD, Follower
 
 
@@ -37,52 +38,77 @@ def indexes(path: Path) -> list[int]:
 
 @pytest.fixture
 def crash_after(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Set ``[n]``: the journal files' n-th write from now on crashes."""
+    """Set ``[n]``: the n-th step from now on crashes, a step being a write to a
+    journal file or a link, rename or unlink of one."""
     budget: list[int] = []
-    write = ResizableFile.write
 
-    def counted(self: Any, offset: int, values: bytes) -> None:
-        if budget:
-            budget[0] -= 1
-            if budget[0] < 0:
-                raise Crash()
-        write(self, offset, values)
+    def counted(step: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if budget:
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise Crash()
+            return step(*args, **kwargs)
 
-    monkeypatch.setattr(ResizableFile, "write", counted)
+        return run
+
+    monkeypatch.setattr(ResizableFile, "write", counted(ResizableFile.write))
+    for name in ("link", "replace", "unlink"):
+        monkeypatch.setattr(os, name, counted(getattr(os, name)))
     yield budget
 
 
-def test_a_crash_at_any_write_of_a_compaction_loses_no_kept_entry(
-    tmp_path: Path, crash_after: list[int]
+@pytest.mark.parametrize("with_spare", [False, True], ids=["first", "into-the-spare"])
+def test_a_crash_at_any_step_of_a_compaction_loses_no_kept_entry(
+    tmp_path: Path, crash_after: list[int], with_spare: bool
 ) -> None:
+    before, after = list(range(1, 21)), list(range(9, 21))
     outcomes = set()
-    for point in range(100):
+    for point in range(200):
         path = tmp_path / f"journal-{point}"
         journal = journal_with(path, 20)
+        if with_spare:  # a compaction before, and more entries since
+            compact_to(journal, str(path), 4)
+            for index in range(21, 31):
+                journal.add(b"command-%d" % index, index, 3)
+            journal.flush()
+            before, after = list(range(5, 31)), list(range(13, 31))
         crash_after[:] = [point]
         try:
-            compact_to(journal, str(path), 12)  # keeps entries 13-20
+            compact_to(journal, str(path), 8)  # keeps all but the first 8 entries
         except Crash:
             crashed = True
         else:
             crashed = False
         crash_after.clear()
         found = indexes(path)
-        assert found in (list(range(1, 21)), list(range(13, 21))), (point, found)
+        assert found in (before, after), (point, found)
         outcomes.add((crashed, tuple(found)))
         if not crashed:
-            assert found == list(range(13, 21))
-            assert not Path(str(path) + SCRATCH_SUFFIX).exists()
+            assert not Path(str(path) + RETIRING_SUFFIX).exists()
             break
     # both sides of the rename were reached: crashed with the old journal, done with the new
-    assert (True, tuple(range(1, 21))) in outcomes
-    assert (False, tuple(range(13, 21))) in outcomes
+    assert (True, tuple(before)) in outcomes
+    assert (False, tuple(after)) in outcomes
 
 
-def test_a_scratch_file_left_by_a_crash_is_not_taken_for_entries(tmp_path: Path) -> None:
+def test_the_replaced_journal_is_the_next_compactions_file(tmp_path: Path) -> None:
+    path = tmp_path / "journal"
+    journal = journal_with(path, 30)
+    first = path.stat().st_ino
+    compact_to(journal, str(path), 10)
+    assert Path(str(path) + SPARE_SUFFIX).stat().st_ino == first
+    compact_to(journal, str(path), 10)  # written into the first journal's file
+    assert path.stat().st_ino == first
+    assert [e[1] for e in journal[:]] == list(range(21, 31))
+    journal._destroy()
+    assert indexes(path) == list(range(21, 31))
+
+
+def test_a_spares_old_entries_are_not_taken_for_entries(tmp_path: Path) -> None:
     path = tmp_path / "journal"
     journal = journal_with(path, 10)
-    journal_with(Path(str(path) + SCRATCH_SUFFIX), 30)._destroy()
+    journal_with(Path(str(path) + SPARE_SUFFIX), 30)._destroy()
     compact_to(journal, str(path), 5)
     assert [e[1] for e in journal[:]] == list(range(6, 11))
     journal._destroy()
