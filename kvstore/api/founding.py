@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kvstore.config import ClusterConfig, PeerConfig
 from kvstore.errors import KvError
-from kvstore.raft.snapshotwriter import fsync_path
+from kvstore.fsync import fsync_path
 
 logger = logging.getLogger(__name__)
 

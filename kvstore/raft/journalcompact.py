@@ -29,7 +29,7 @@ from pysyncobj.journal import (
     ResizableFile,
 )
 
-from kvstore.raft.snapshotwriter import fsync_path
+from kvstore.fsync import fsync_path
 
 #: the file the next compaction writes into (an earlier journal)
 SPARE_SUFFIX = ".spare"

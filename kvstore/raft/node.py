@@ -54,6 +54,7 @@ from pysyncobj.tcp_connection import CONNECTION_STATE
 from pysyncobj.transport import TCPTransport
 
 from kvstore.durations import Durations
+from kvstore.fsync import fsync_path
 from kvstore.raft import (
     clock,
     journalcompact,
@@ -72,7 +73,7 @@ from kvstore.raft.peerlink import PeerConnection, PeerServer, connection_like
 from kvstore.raft.peertls import PeerTLS
 from kvstore.raft.peertraffic import PeerCounts, PeerTraffic
 from kvstore.raft.snapshots import SnapshotCorrupt, read_snapshot, write_snapshot
-from kvstore.raft.snapshotwriter import SnapshotWriter, fsync_path
+from kvstore.raft.snapshotwriter import SnapshotWriter
 from kvstore.storage.effects import Effects
 
 logger = logging.getLogger(__name__)

@@ -34,6 +34,8 @@ from typing import Any
 
 from pysyncobj.config import SERIALIZER_STATE
 
+from kvstore.fsync import fsync_path
+
 logger = logging.getLogger(__name__)
 
 #: writes a complete snapshot with ``raft_data`` to the path given (and syncs it)
@@ -107,12 +109,3 @@ class SnapshotWriter:
 def _remove(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
-
-
-def fsync_path(path: str) -> None:
-    """fsync a file or a directory by its path."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -37,6 +37,7 @@ import lmdb
 from kvstore.config import StorageConfig
 from kvstore.durations import Durations
 from kvstore.errors import NoSpaceError
+from kvstore.fsync import fsync_path
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +216,7 @@ class Backend:
             before = self.file_size()
             self.env.close()
             os.replace(target, self.path / "data.mdb")
+            fsync_path(self.path)
             self._open_all(map_size)
             logger.info("defragmented bytes_before=%d bytes_after=%d", before, self.file_size())
 
@@ -224,6 +226,9 @@ class Backend:
             map_size = int(self.env.info()["map_size"])
             self.env.close()
             os.replace(copy_path, self.path / "data.mdb")
+            # the rename too: a member that lost it to a power cut would find
+            # its old store beside a journal that starts at the snapshot
+            fsync_path(self.path)
             self._open_all(map_size)
 
 
