@@ -111,6 +111,8 @@ class GlobalOptions:
     dial_timeout: float
     command_timeout: float
     color: bool
+    #: keys and values hex-escaped in the simple output format
+    hex: bool = False
     #: TLS: CA bundle to trust, client certificate and key (paths)
     ca_cert: str | None = None
     cert: str | None = None
@@ -124,7 +126,7 @@ class Session:
 
     def __init__(self, options: GlobalOptions) -> None:
         self.options = options
-        self.out = Output(options.write_out, options.color)
+        self.out = Output(options.write_out, options.color, options.hex)
         self._client: SyncClient | None = None
 
     def client(self) -> SyncClient:
@@ -184,6 +186,10 @@ _GLOBAL_WITH_VALUE = {
 }
 
 
+#: global flags without a value
+_GLOBAL_FLAGS = {"--hex", "--debug"}
+
+
 def hoist_global_options(args: list[str]) -> list[str]:
     """Move global flags given after the command to the front, as etcdctl allows.
 
@@ -204,7 +210,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
         elif name in _GLOBAL_WITH_VALUE and i + 1 < len(args):
             hoisted += [arg, args[i + 1]]
             i += 1
-        elif arg.startswith("-w") and len(arg) > 2 and not arg.startswith("--"):
+        elif arg in _GLOBAL_FLAGS or (arg.startswith("-w") and len(arg) > 2):
             hoisted.append(arg)
         else:
             rest.append(arg)
@@ -281,6 +287,9 @@ class KvctlGroup(click.Group):
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="key of --cert")
 @click.option("--user", help="username[:password] for authentication")
 @click.option("--password", help="password of --user (if not given in --user)")
+@click.option(
+    "--hex", "hex_output", is_flag=True, help="print keys and values hex-escaped, as etcdctl"
+)
 @click.option("--debug", is_flag=True, help="log the client's activity to stderr")
 @click.version_option(package_name="kvstore", prog_name="kvctl")
 @click.pass_context
@@ -296,6 +305,7 @@ def cli(
     key: str | None,
     user: str | None,
     password: str | None,
+    hex_output: bool,
     debug: bool,
 ) -> None:
     """kvctl: an etcdctl-like command line for kvstore (and etcd)."""
@@ -321,6 +331,7 @@ def cli(
         dial_timeout,
         command_timeout,
         use_color,
+        hex=hex_output,
         ca_cert=cacert,
         cert=cert,
         key=key,

@@ -73,6 +73,11 @@ def go_quote(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def hex_escaped(data: bytes) -> str:
+    r"""``b"foo"`` as ``\x66\x6f\x6f`` (etcdctl's --hex)."""
+    return "".join(f"\\x{byte:02x}" for byte in data)
+
+
 def human_bytes(size: int) -> str:
     """Sizes as etcdctl shows them (SI units: 6.3 MB, 512 B)."""
     if size < 10:
@@ -188,17 +193,19 @@ class Output:
 
     fmt: Format
     color: bool
+    #: ``--hex``: keys and values as ``\x66\x6f\x6f``, as etcdctl prints them
+    hex: bool = False
 
     def line(self, message: str = "") -> None:
         click.echo(message)
 
     def raw(self, data: bytes) -> None:
-        """Write ``data`` as-is, followed by a newline."""
-        click.echo(data)
+        """Write ``data`` as-is (or hex-escaped), followed by a newline."""
+        click.echo(hex_escaped(data) if self.hex else data)
 
     def value(self, data: bytes) -> None:
         """A stored value: pretty JSON when colour is on and it is a JSON document."""
-        if self.color and data[:1] in (b"{", b"["):
+        if self.color and not self.hex and data[:1] in (b"{", b"["):
             try:
                 parsed = json.loads(data)
             except ValueError:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import Kvctl, invoke, ok
+from tests.support.etcdctl import Etcdctl
 from tests.support.procs import ServerProcess
 
 
@@ -203,3 +204,22 @@ def test_compaction_and_compacted_reads(fresh_server: ServerProcess) -> None:
     doc = json.loads(ok(invoke(ep, "-w", "json", "compaction", "--physical", str(revs[2]))))
     assert doc["compact_revision"] == revs[2]
     assert "CompactRevision" in ok(invoke(ep, "-w", "fields", "compaction", str(revs[3])))
+
+
+def test_hex_prints_keys_and_values_as_etcdctl_does(
+    server: ServerProcess, kvctl: Kvctl, ns: str
+) -> None:
+    ctl = Etcdctl(server.url)
+    ok(kvctl("put", ns + "h1", "bär"))
+    ok(kvctl("put", ns + "h2", "v2"))
+    for args in (
+        ("get", ns + "h", "--prefix", "--hex"),
+        ("--hex", "get", ns + "h1", "--print-value-only"),
+        ("get", ns + "h1", "--keys-only", "--hex"),
+    ):
+        assert ok(kvctl(*args)) == ctl.ok(*args), args
+    assert ok(kvctl("get", ns + "h1", "--hex")).startswith("\\x2f\\x63\\x6c\\x69\\x2f")
+    ours = ok(kvctl("del", ns + "h1", "--prev-kv", "--hex"))
+    ok(kvctl("put", ns + "h1", "bär"))
+    assert ours == ctl.ok("del", ns + "h1", "--prev-kv", "--hex")
+    assert ours.endswith("\\x62\\xc3\\xa4\\x72\n")
