@@ -144,6 +144,10 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
             counts.sent_failures += 1
         return sent
 
+    def _onNodeConnected(self, node: Any) -> None:
+        super()._onNodeConnected(node)
+        self._syncObj.link_restored(node)
+
     def counts_of(self, node: Any) -> PeerCounts:
         """What ``node``'s link has carried, under its member's address."""
         return self.traffic.of(self.peer_address(node))
@@ -801,6 +805,16 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         """The connection to ``node`` dropped, and the messages queued on it
         with it: a snapshot transfer to it starts over (see ``transfer``)."""
         self._SyncObj__serializer.cancelTransmisstion(node)
+
+    def link_restored(self, node: Any) -> None:
+        """A link to ``node`` is up (again). If ``node`` leads, the proposals
+        forwarded to it that await its answer may have been lost with the old
+        link, or dropped unsent while there was none: pysyncobj would leave
+        them waiting for the request timeout though the leader is back within
+        a reconnect. They fail as after a leader change, and the proposer
+        sends them again (it applies a request ID once)."""
+        if node == self._getLeader() and self._SyncObj__commandsWaitingReply:
+            self._SyncObj__onLeaderChanged()
 
     def handled(self) -> None:
         self._reply_cap = None
