@@ -987,8 +987,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         counts as synced (``paircommit``), and that sync is not skipped.
 
         It would compact the log the same way, where a crash halfway loses
-        entries this member may have acknowledged: compaction writes a new
-        journal and renames it over the old one instead (``journalcompact``)."""
+        entries this member may have acknowledged: compaction writes the kept
+        entries to a second file, synced, and renames it over the journal
+        instead (``journalcompact``)."""
         journal = self._SyncObj__raftLog
         if self._journal_path is not None:
             journal.deleteEntriesTo = functools.partial(
