@@ -50,7 +50,10 @@ class ServerCpu:
             if self._stop.wait(max(0.0, self._start - time.monotonic())):
                 return
             before = self._total()
-            if self._stop.wait(max(0.0, self._end - time.monotonic())):
+            # the block may end right after the window does, before this
+            # thread has woken up at its end: that window was seen whole
+            stopped = self._stop.wait(max(0.0, self._end - time.monotonic()))
+            if stopped and time.monotonic() < self._end:
                 return
             self.seconds = self._total() - before
         except (ProcessLookupError, OSError):

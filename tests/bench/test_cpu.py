@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -56,3 +57,24 @@ def test_no_figure_when_a_process_is_gone() -> None:
     with ServerCpu([gone.pid], start, start + 0.1) as cpu:
         time.sleep(0.3)
     assert cpu.seconds is None
+
+
+class _LateWaker(threading.Event):
+    """An event whose timed waits wake up late, as a thread that the
+    scheduler or the GIL holds back does."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is not None:
+            time.sleep(timeout + 0.3)
+        return self.is_set()
+
+
+def test_a_figure_when_the_block_ends_just_after_the_window(procs: tuple[int, int]) -> None:
+    busy, _ = procs
+    time.sleep(0.3)
+    start = time.monotonic() + 0.1
+    cpu = ServerCpu([busy], start, start + 0.3)
+    cpu._stop = _LateWaker()
+    with cpu:
+        time.sleep(0.5)  # ends after the window, before the sampler wakes up
+    assert cpu.seconds is not None and cpu.seconds > 0.05
