@@ -186,6 +186,17 @@ _GLOBAL_WITH_VALUE = {
 }
 
 
+def credentials(user: str, password: str | None) -> tuple[str, str]:
+    """``USER[:PASSWORD]`` and a password given apart as (user, password); the
+    password is asked for (hidden, on stderr) when neither gives one."""
+    username, sep, given = user.partition(":")
+    if sep:
+        return username, given
+    if password is None:
+        password = click.prompt("Password", hide_input=True, err=True)
+    return username, password
+
+
 #: global flags without a value
 _GLOBAL_FLAGS = {"--hex", "--debug"}
 
@@ -318,11 +329,7 @@ def cli(
         raise click.BadParameter("--cert and --key go together", param_hint="--cert")
     username = None
     if user is not None:
-        username, sep, given = user.partition(":")
-        if sep:
-            password = given
-        elif password is None:
-            password = click.prompt("Password", hide_input=True, err=True)
+        username, password = credentials(user, password)
     elif password is not None:
         raise click.BadParameter("--password needs --user", param_hint="--password")
     options = GlobalOptions(

@@ -15,7 +15,7 @@ import contextlib
 
 import click
 
-from kvstore.cli.main import BadArgs, CliError, Session, session, split_endpoints
+from kvstore.cli.main import BadArgs, CliError, Session, credentials, session, split_endpoints
 from kvstore.cli.running import until_done, until_stop
 from kvstore.client import Client, Mirror
 
@@ -57,10 +57,7 @@ def make_mirror_command(
         raise BadArgs("--dest-cert and --dest-key go together")
     username = password = None
     if dest_user is not None:
-        username, sep, given = dest_user.partition(":")
-        password = given if sep else dest_password
-        if password is None:
-            password = click.prompt("Password", hide_input=True, err=True)
+        username, password = credentials(dest_user, dest_password)
     sess = session()
     source = sess.client().client
     renamed = "" if no_dest_prefix else dest_prefix
