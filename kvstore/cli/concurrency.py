@@ -24,7 +24,7 @@ import click
 from kvstore.cli.keys import print_range
 from kvstore.cli.main import BadArgs, CliError, Session, session
 from kvstore.cli.output import kv_json
-from kvstore.cli.running import first, or_stop, until_done, until_stop
+from kvstore.cli.running import or_stop, until_done, until_stop
 from kvstore.client import Client, Election, Lock
 from kvstore.client import Session as LeaseSession
 
@@ -43,8 +43,7 @@ async def _show_and_keep(
     if not current.kvs:
         raise CliError(gone)
     print_range(sess.out, current, value_only=False, count_only=False)
-    expiring = asyncio.ensure_future(lease.keepalive.lost.wait())
-    if await first(expiring, asyncio.ensure_future(stop.wait())) is expiring:
+    if await until_stop(lease.keepalive.lost.wait(), stop):
         raise CliError(lost)
 
 

@@ -34,7 +34,7 @@ async def or_stop(work: Awaitable[T], stop: asyncio.Event, interrupted: str) -> 
     return task.result()
 
 
-async def until_stop(work: Awaitable[None], stop: asyncio.Event) -> bool:
+async def until_stop(work: Awaitable[object], stop: asyncio.Event) -> bool:
     """Run ``work`` until it ends (True) or ``stop`` is set (False; it is cancelled)."""
     task = asyncio.ensure_future(work)
     if await first(task, asyncio.ensure_future(stop.wait())) is task:
