@@ -120,6 +120,12 @@ class GlobalOptions:
     username: str | None = None
     password: str | None = None
 
+    @property
+    def request_timeout(self) -> float:
+        """How long one request may take: the command timeout, plus the dial
+        timeout for the connection it may first have to make."""
+        return self.command_timeout + self.dial_timeout
+
 
 class Session:
     """Per-invocation state: the options, the output, and a lazily opened client."""
@@ -134,7 +140,7 @@ class Session:
             self._client = SyncClient(
                 list(self.options.endpoints),
                 dial_timeout=self.options.dial_timeout,
-                request_timeout=self.options.command_timeout + self.options.dial_timeout,
+                request_timeout=self.options.request_timeout,
                 ca_cert=self.options.ca_cert,
                 cert=self.options.cert,
                 key=self.options.key,

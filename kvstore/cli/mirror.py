@@ -67,7 +67,7 @@ def make_mirror_command(
         async with Client(
             list(endpoints),
             dial_timeout=opts.dial_timeout,
-            request_timeout=opts.command_timeout + opts.dial_timeout,
+            request_timeout=opts.request_timeout,
             ca_cert=dest_cacert,
             cert=dest_cert,
             key=dest_key,
