@@ -48,6 +48,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj.config import SERIALIZER_STATE
 from pysyncobj.pipe_notifier import PipeNotifier
 from pysyncobj.syncobj import _RAFT_STATE
 from pysyncobj.tcp_connection import CONNECTION_STATE
@@ -72,7 +73,8 @@ from kvstore.raft.learnerlinks import LearnerLinks
 from kvstore.raft.peerlink import PeerConnection, PeerServer, connection_like
 from kvstore.raft.peertls import PeerTLS
 from kvstore.raft.peertraffic import PeerCounts, PeerTraffic
-from kvstore.raft.snapshots import SnapshotCorrupt, read_snapshot, write_snapshot
+from kvstore.raft.snapshots import SnapshotCorrupt, read_snapshot, write_marker, write_snapshot
+from kvstore.raft.snapshotsend import SnapshotSender
 from kvstore.raft.snapshotwriter import SnapshotWriter
 from kvstore.storage.effects import Effects
 
@@ -343,11 +345,17 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._next_floor: tuple[Any, int] | None = None
         #: the leader is sending append-entries; it syncs once they are out
         self.sending_entries = False
-        self._snapshots = SnapshotWriter(str(conf.fullDumpFile), self._write_snapshot)
+        self._snapshots = SnapshotWriter(str(conf.fullDumpFile), self._write_marker)
+        self._sender = SnapshotSender(
+            str(conf.fullDumpFile), self._write_snapshot, conf.logCompactionBatchSize
+        )
         conf.serializer = self._serialize
-        conf.serializeChecker = self._snapshots.check
+        conf.serializeChecker = self._check_snapshot
         conf.deserializer = self._deserialize
         super().__init__(self_address, peers, conf, transportClass=DurableTransport)
+        serializer = self._SyncObj__serializer
+        serializer.getTransmissionData = self._sender.piece
+        serializer.cancelTransmisstion = self._sender.cancel
         self._watch_meta()
         self._watch_rewrites()
         # pysyncobj (in batch mode) only looks at new proposals on its next tick
@@ -1007,13 +1015,24 @@ class RaftNode(SyncObj):  # type: ignore[misc]
     # ---- snapshots ------------------------------------------------------------
 
     def _serialize(self, path: str, raft_data: Any) -> None:
-        """Everything applied first, then the copy is written on a thread of
-        its own (``snapshotwriter``): the tick thread goes on sending heartbeats."""
+        """Everything applied and committed first, then the store is synced and
+        the marker written on a thread of its own (``snapshotwriter``): the
+        tick thread goes on sending heartbeats."""
         self.flush_pending()
         self.commit_held()
         self._snapshots.start(path, raft_data)
 
+    def _write_marker(self, path: str, raft_data: Any) -> None:
+        write_marker(self._fsm.store, path, raft_data)
+
+    def _check_snapshot(self) -> int:
+        state = self._snapshots.check()
+        if state == SERIALIZER_STATE.SUCCESS:
+            self._sender.drop_stale()
+        return state
+
     def _write_snapshot(self, path: str, raft_data: Any) -> None:
+        """A whole snapshot, for a member behind the log (``snapshotsend``)."""
         write_snapshot(self._fsm.store, path, raft_data)
 
     def destroy(self) -> None:
@@ -1026,6 +1045,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self.commit_held()
         super()._doDestroy()
         self._snapshots.stop()
+        self._sender.stop()
 
     def _deserialize(self, path: str) -> Any:
         self.commit_held()  # the store is read, and may be replaced

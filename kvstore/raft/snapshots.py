@@ -19,6 +19,14 @@ crash the process (SIGBUS) instead of failing. pysyncobj transfers a dump in
 pieces with no checksum of its own; a damaged one raises ``SnapshotCorrupt``,
 is not installed, and the leader sends it again. Files written before the
 magic existed (no trailer) are still read, unchecked.
+
+A member's own dump is a *marker* (``KVSNAP3\0``, ``write_marker``): the
+magic, the applied index its store durably held when it was written (8 bytes,
+big-endian), then the metadata as above, and no copy. The store, synced
+before the marker is written, already holds everything the dump stands for,
+so there is nothing to copy at each compaction; a copy is made only when a
+member must be sent one (``snapshotsend``). At start-up a marker is only
+checked against the store.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 
 MAGIC = b"KVSNAP2\0"
+MARKER = b"KVSNAP3\0"
 _MAGIC_NO_INDEX = b"KVSNAP1\0"
 _U64 = struct.Struct(">Q")
 _TRAILER = struct.Struct(">QI")  # LMDB copy length, CRC-32
@@ -81,6 +90,31 @@ def write_snapshot(store: MvccStore, path: str, raft_data: Any) -> None:
         os.close(fd)
 
 
+def write_marker(store: MvccStore, path: str, raft_data: Any) -> None:
+    """A dump without a copy: syncs the store, then writes only the metadata.
+
+    The caller has committed every entry ``raft_data`` covers; once this
+    returns, the store holds them across a crash, and the log before them
+    may go."""
+    with store.read() as view:
+        held = view.applied[0]
+    store.backend.sync()
+    meta = pickle.dumps(raft_data)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, MARKER + _U64.pack(held) + _U64.pack(len(meta)) + meta)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_metadata(path: str) -> tuple[Any, bool]:
+    """(pysyncobj's metadata, whether the dump is a marker) of a dump file."""
+    with open(path, "rb") as f:
+        header = _header(f, os.fstat(f.fileno()).st_size)
+    return header.raft_data, header.held is not None
+
+
 @dataclass
 class _Header:
     raft_data: Any
@@ -90,15 +124,19 @@ class _Header:
     checked: bool
     #: where the LMDB copy starts
     start: int
+    #: a marker (no copy): the applied index the store held when it was written
+    held: int | None = None
 
 
 def _header(f: BinaryIO, file_size: int) -> _Header:
     head = f.read(8)
-    applied_at_most = None
+    applied_at_most = held = None
     checked = head in (MAGIC, _MAGIC_NO_INDEX)
     if head == MAGIC:
         applied_at_most = _U64.unpack(f.read(8).rjust(8, b"\0"))[0]
-    if checked:
+    elif head == MARKER:
+        held = _U64.unpack(f.read(8).rjust(8, b"\0"))[0]
+    if checked or held is not None:
         head = f.read(8)
     size = int.from_bytes(head, "big")
     start = f.tell() + size
@@ -106,7 +144,7 @@ def _header(f: BinaryIO, file_size: int) -> _Header:
         raise SnapshotCorrupt(f"snapshot header says {size} bytes of metadata in {file_size}")
     # The dump is our own (written by write_snapshot, or received over the
     # authenticated, encrypted peer link), like pysyncobj's dumps.
-    return _Header(pickle.loads(f.read(size)), applied_at_most, checked, start)
+    return _Header(pickle.loads(f.read(size)), applied_at_most, checked, start, held)
 
 
 def _extract(f: BinaryIO, out: BinaryIO | None, file_size: int, header: _Header) -> None:
@@ -163,6 +201,14 @@ def read_snapshot(store: MvccStore, path: str) -> tuple[Any, bool]:
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         header = _header(f, size)
+        if header.held is not None:
+            if local < header.held:
+                # the store lost entries it had synced: nothing here can restore them
+                raise SnapshotCorrupt(
+                    f"the store's applied index {local} is behind its snapshot marker's"
+                    f" {header.held}"
+                )
+            return header.raft_data, False
         if header.applied_at_most is not None and header.applied_at_most <= local:
             _extract(f, None, size, header)
             return header.raft_data, False

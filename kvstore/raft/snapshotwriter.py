@@ -2,25 +2,28 @@
 
 pysyncobj compacts its log every ``--snapshot-count`` entries by calling its
 serializer hook on the tick thread, the thread that also sends heartbeats.
-Writing an LMDB copy, its CRC and its fsync takes about 0.16 s per 100 MB
-here, so with a few hundred MB the leader went silent longer than the
-followers' election timeout: loading 100,000 values of 2 KiB (a 430 MB
-database) on 3 members went through nine elections, none with 256-byte values.
+A snapshot used to be a copy of the store: writing an LMDB copy, its CRC and
+its fsync takes about 0.16 s per 100 MB here, so with a few hundred MB the
+leader went silent longer than the followers' election timeout. It is now a
+marker (``snapshots.write_marker``: a sync of the store, then a small file),
+and a copy is made only to send one (``snapshotsend``); the sync still waits
+for the disk, so it stays off the tick thread.
 
 ``SnapshotWriter.start`` (the hook) only starts a thread and returns; pysyncobj
 asks ``check`` on every tick until it reports SUCCESS or FAILED, and only then
-cuts its log and sends the new dump to followers. The copy is written to a
-file of its own; ``check``, on the tick thread, renames it over the dump once
-it is complete, so the dump file is always a whole snapshot (also across a
-crash mid-write), and a snapshot received from the leader meanwhile, which
-pysyncobj installs on the same thread, is never overwritten by an older local
-one (``abandon``). pysyncobj renames the hook's ``tmp_path`` over the dump as
-soon as the hook returns: the hook makes ``tmp_path`` a second name of the
-current dump, so that rename changes nothing.
+cuts its log. The snapshot is written to a file of its own; ``check``, on the
+tick thread, renames it over the dump once it is complete, so the dump file is
+always whole (also across a crash mid-write), and a snapshot received from the
+leader meanwhile, which pysyncobj installs on the same thread, is never
+overwritten by an older local one (``abandon``). pysyncobj renames the hook's
+``tmp_path`` over the dump as soon as the hook returns: the hook makes
+``tmp_path`` a second name of the current dump, so that rename changes
+nothing, and ``check`` removes that name.
 
-A copy taken after the hook may hold entries applied since; it is never
-older than pysyncobj's ``raft_data`` (the caller applies everything first).
-A newer copy is fine: a member installing it skips entries it already holds.
+A snapshot written after the hook may stand for entries applied since; it is
+never older than pysyncobj's ``raft_data`` (the caller applies everything
+first). A newer one is fine: a member installing it skips entries it already
+holds.
 """
 
 from __future__ import annotations
@@ -52,11 +55,13 @@ class SnapshotWriter:
         #: set by the writer thread: True (written), False (failed), None (not yet)
         self._written: bool | None = None
         self._abandoned = False
+        self._tmp: str | None = None
         _remove(self._writing)  # left by a crash mid-write
 
     def start(self, tmp_path: str, raft_data: Any) -> None:
         """pysyncobj's serializer hook (tick thread)."""
         _remove(tmp_path)
+        self._tmp = tmp_path
         if os.path.exists(self._dump):
             os.link(self._dump, tmp_path)
         # else pysyncobj's rename fails, which it catches; ``check`` reports
@@ -80,6 +85,10 @@ class SnapshotWriter:
             return int(SERIALIZER_STATE.FAILED)
         os.replace(self._writing, self._dump)
         fsync_path(os.path.dirname(self._dump) or ".")
+        if self._tmp is not None:
+            # pysyncobj's rename of a second name onto the first left both:
+            # this one would keep the replaced dump on disk
+            _remove(self._tmp)
         return int(SERIALIZER_STATE.SUCCESS)
 
     def abandon(self) -> None:

@@ -198,6 +198,12 @@ class Backend:
         with self._gate.shared():
             self.env.copyfd(fd, compact=compact)
 
+    def sync(self) -> None:
+        """Make every committed transaction durable, the meta page included
+        (which a Raft member's commits leave unsynced: see ``metasync``)."""
+        with self._gate.shared():
+            self.env.sync(True)
+
     def defragment(self) -> None:
         """Rewrite the file without free pages: compact copy, swap, reopen.
 

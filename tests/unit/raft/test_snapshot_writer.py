@@ -132,3 +132,16 @@ def test_stop_waits_for_the_write(dump: Path, write: SlowWrite) -> None:
     writer.stop()
     assert writer._thread is not None and not writer._thread.is_alive()
     assert dump.read_bytes() == b"old"  # an unfinished snapshot is not used
+
+
+def test_the_replaced_dump_keeps_no_second_name(dump: Path, write: SlowWrite) -> None:
+    """The hook's temporary path is a second name of the dump (pysyncobj's
+    rename of it onto the dump changes nothing): left in place, it would
+    keep the replaced dump on disk beside the new one."""
+    writer = SnapshotWriter(str(dump), write)
+    serializer = _pysyncobj(writer, dump)
+    _serialize(serializer)
+    write.release.set()
+    assert _wait_done(serializer) == SERIALIZER_STATE.SUCCESS
+    assert sorted(p.name for p in dump.parent.iterdir()) == ["snapshot"]
+    assert dump.read_bytes() == b"new"
