@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from kvstore.config import LeaseConfig
-from kvstore.pb import command_pb2, rpc_pb2
-from kvstore.raft.fsm import Entry, StateMachine
+from kvstore.raft.fsm import StateMachine
 from kvstore.raft.snapshots import (
     SnapshotCorrupt,
     read_metadata,
@@ -22,44 +21,14 @@ from kvstore.raft.snapshots import (
 )
 from kvstore.raft.snapshotsend import COPY_SUFFIX, SnapshotSender
 from kvstore.storage.store import MvccStore
-from tests.support.stores import started_store
+from tests.support.stores import apply_puts, started_store
 
 RAFT_DATA = ("raft", 42)
 BATCH = 4096
 
 
-def _apply(fsm: StateMachine, first: int, last: int) -> None:
-    entries = []
-    for i in range(first, last + 1):
-        put = rpc_pb2.PutRequest(key=b"k%04d" % i, value=b"v" * 200)
-        cmd = command_pb2.Command(request_id=i, member_id=1, put=put).SerializeToString()
-        entries.append(Entry(i, 1, cmd))
-    fsm.apply_batch(entries)
-
-
-@pytest.fixture
-def fsm(tmp_path: Path) -> Iterator[StateMachine]:
-    store = started_store(tmp_path / "leader")
-    machine = StateMachine(store, LeaseConfig())
-    _apply(machine, 1, 300)
-    yield machine
-    store.close()
-
-
-@pytest.fixture
-def follower(tmp_path: Path) -> Iterator[MvccStore]:
-    store = started_store(tmp_path / "follower")
-    yield store
-    store.close()
-
-
-def _applied(store: MvccStore) -> int:
-    with store.read() as view:
-        return int(view.applied[0])
-
-
 class CountingWrite:
-    """``write_snapshot`` of a store, counted, and held until released."""
+    """``write_snapshot`` of a store, counted, and held while not released."""
 
     def __init__(self, store: MvccStore) -> None:
         self.store = store
@@ -71,6 +40,50 @@ class CountingWrite:
         self.calls.append(raft_data)
         assert self.release.wait(10)
         write_snapshot(self.store, path, raft_data)
+
+
+@pytest.fixture
+def fsm(tmp_path: Path) -> Iterator[StateMachine]:
+    store = started_store(tmp_path / "leader")
+    machine = StateMachine(store, LeaseConfig())
+    apply_puts(machine, 1, 300)
+    yield machine
+    store.close()
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[MvccStore]:
+    store = started_store(tmp_path / "follower")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def dump(fsm: StateMachine, tmp_path: Path) -> Path:
+    """The leader's dump: a marker."""
+    path = tmp_path / "snapshot"
+    write_marker(fsm.store, str(path), RAFT_DATA)
+    return path
+
+
+@pytest.fixture
+def write(fsm: StateMachine) -> Iterator[CountingWrite]:
+    w = CountingWrite(fsm.store)
+    yield w
+    w.release.set()
+
+
+@pytest.fixture
+def sender(dump: Path, write: CountingWrite) -> Iterator[SnapshotSender]:
+    s = SnapshotSender(str(dump), write, BATCH)
+    yield s
+    write.release.set()
+    s.stop()
+
+
+def _applied(store: MvccStore) -> int:
+    with store.read() as view:
+        return int(view.applied[0])
 
 
 def _drain(sender: SnapshotSender, node: str) -> bytes:
@@ -92,11 +105,13 @@ def _drain(sender: SnapshotSender, node: str) -> bytes:
     return b"".join(data)
 
 
-def test_a_marker_holds_no_copy_and_restarts_from_the_store(
-    fsm: StateMachine, tmp_path: Path
-) -> None:
-    dump = tmp_path / "snapshot"
-    write_marker(fsm.store, str(dump), RAFT_DATA)
+def _installs(receiver: MvccStore, data: bytes, tmp_path: Path) -> tuple[Any, bool]:
+    received = tmp_path / "received"
+    received.write_bytes(data)
+    return read_snapshot(receiver, str(received))
+
+
+def test_a_marker_holds_no_copy_and_restarts_from_the_store(fsm: StateMachine, dump: Path) -> None:
     assert read_metadata(str(dump)) == (RAFT_DATA, True)
     assert dump.stat().st_size < 200  # 300 values of 200 bytes are not in it
     assert read_snapshot(fsm.store, str(dump)) == (RAFT_DATA, False)
@@ -109,107 +124,77 @@ def test_a_marker_syncs_the_store_before_it_is_written(
     """The log before the marker's entries goes once it is written: they must
     be durable in the store by then (a Raft member leaves LMDB's meta page
     unsynced at each commit)."""
-    dump = tmp_path / "snapshot"
+    path = tmp_path / "snapshot"
     seen: list[bool] = []
-    monkeypatch.setattr(fsm.store.backend, "sync", lambda: seen.append(dump.exists()))
-    write_marker(fsm.store, str(dump), RAFT_DATA)
+    monkeypatch.setattr(fsm.store.backend, "sync", lambda: seen.append(path.exists()))
+    write_marker(fsm.store, str(path), RAFT_DATA)
     assert seen == [False]
-    assert dump.exists()
+    assert path.exists()
 
 
-def test_a_store_behind_its_marker_is_refused(
-    fsm: StateMachine, follower: MvccStore, tmp_path: Path
-) -> None:
-    dump = tmp_path / "snapshot"
-    write_marker(fsm.store, str(dump), RAFT_DATA)
+def test_a_store_behind_its_marker_is_refused(receiver: MvccStore, dump: Path) -> None:
     with pytest.raises(SnapshotCorrupt, match="behind its snapshot marker"):
-        read_snapshot(follower, str(dump))
+        read_snapshot(receiver, str(dump))
 
 
 def test_a_marker_is_sent_as_a_copy_a_follower_installs(
-    fsm: StateMachine, follower: MvccStore, tmp_path: Path
+    sender: SnapshotSender, write: CountingWrite, receiver: MvccStore, tmp_path: Path
 ) -> None:
-    dump = tmp_path / "snapshot"
-    write_marker(fsm.store, str(dump), RAFT_DATA)
-    write = CountingWrite(fsm.store)
-    sender = SnapshotSender(str(dump), write, BATCH)
-    try:
-        sent = _drain(sender, "m2")
-    finally:
-        sender.stop()
+    sent = _drain(sender, "m2")
     assert write.calls == [RAFT_DATA]  # the marker's metadata
-    received = tmp_path / "received"
-    received.write_bytes(sent)
-    assert read_snapshot(follower, str(received)) == (RAFT_DATA, True)
-    assert _applied(follower) == 300
-    with follower.read() as view:
+    assert _installs(receiver, sent, tmp_path) == (RAFT_DATA, True)
+    assert _applied(receiver) == 300
+    with receiver.read() as view:
         assert view.get(b"k0300") is not None
 
 
-def test_nothing_is_sent_until_the_copy_is_complete(fsm: StateMachine, tmp_path: Path) -> None:
-    dump = tmp_path / "snapshot"
-    write_marker(fsm.store, str(dump), RAFT_DATA)
-    write = CountingWrite(fsm.store)
+def test_nothing_is_sent_until_the_copy_is_complete(
+    sender: SnapshotSender, write: CountingWrite
+) -> None:
     write.release.clear()
-    sender = SnapshotSender(str(dump), write, BATCH)
-    try:
-        assert sender.piece("m2") is None
-        assert sender.piece("m2") is None  # asked again: one copy is being made
-        assert sender.piece("m3") is None
-        write.release.set()
-        first, second = _drain(sender, "m2"), _drain(sender, "m3")
-    finally:
-        write.release.set()
-        sender.stop()
-    assert first == second
+    assert sender.piece("m2") is None
+    assert sender.piece("m2") is None  # asked again: one copy is being made
+    assert sender.piece("m3") is None
+    write.release.set()
+    assert _drain(sender, "m2") == _drain(sender, "m3")
     assert len(write.calls) == 1
 
 
 def test_a_new_marker_gets_a_new_copy_and_the_old_one_goes(
-    fsm: StateMachine, follower: MvccStore, tmp_path: Path
+    fsm: StateMachine,
+    dump: Path,
+    sender: SnapshotSender,
+    write: CountingWrite,
+    receiver: MvccStore,
+    tmp_path: Path,
 ) -> None:
-    dump = tmp_path / "snapshot"
-    write_marker(fsm.store, str(dump), RAFT_DATA)
-    write = CountingWrite(fsm.store)
-    sender = SnapshotSender(str(dump), write, BATCH)
     copy = Path(str(dump) + COPY_SUFFIX)
-    try:
-        _drain(sender, "m2")
-        sender.drop_stale()  # the dump has not changed: the copy stays
-        assert copy.exists()
-        _apply(fsm, 301, 310)
-        write_marker(fsm.store, str(dump) + ".new", ("raft", 310))
-        Path(str(dump) + ".new").replace(dump)
-        sender.drop_stale()
-        assert not copy.exists()
-        sent = _drain(sender, "m2")
-    finally:
-        sender.stop()
+    _drain(sender, "m2")
+    sender.drop_stale()  # the dump has not changed: the copy stays
+    assert copy.exists()
+    apply_puts(fsm, 301, 310)
+    write_marker(fsm.store, str(dump) + ".new", ("raft", 310))
+    Path(str(dump) + ".new").replace(dump)
+    sender.drop_stale()
+    assert not copy.exists()
+    sent = _drain(sender, "m2")
     assert write.calls == [RAFT_DATA, ("raft", 310)]
-    received = tmp_path / "received"
-    received.write_bytes(sent)
-    assert read_snapshot(follower, str(received)) == (("raft", 310), True)
-    assert _applied(follower) == 310
+    assert _installs(receiver, sent, tmp_path) == (("raft", 310), True)
+    assert _applied(receiver) == 310
 
 
 def test_a_whole_snapshot_from_the_leader_is_sent_as_it_is(
-    fsm: StateMachine, tmp_path: Path
+    fsm: StateMachine, dump: Path, sender: SnapshotSender, write: CountingWrite
 ) -> None:
-    dump = tmp_path / "snapshot"
     write_snapshot(fsm.store, str(dump), RAFT_DATA)
-    write = CountingWrite(fsm.store)
-    sender = SnapshotSender(str(dump), write, BATCH)
-    try:
-        assert _drain(sender, "m2") == dump.read_bytes()
-    finally:
-        sender.stop()
+    assert _drain(sender, "m2") == dump.read_bytes()
     assert write.calls == []
 
 
-def test_a_cancelled_transmission_starts_over(fsm: StateMachine, tmp_path: Path) -> None:
-    dump = tmp_path / "snapshot"
+def test_a_cancelled_transmission_starts_over(
+    fsm: StateMachine, dump: Path, sender: SnapshotSender
+) -> None:
     write_snapshot(fsm.store, str(dump), RAFT_DATA)
-    sender = SnapshotSender(str(dump), CountingWrite(fsm.store), BATCH)
     first = sender.piece("m2")
     second = sender.piece("m2")
     assert first is not None and second is not None
@@ -217,29 +202,25 @@ def test_a_cancelled_transmission_starts_over(fsm: StateMachine, tmp_path: Path)
     sender.cancel("m2")
     again = sender.piece("m2")
     assert again is not None and again[1] is True and again[0] == first[0]
-    sender.stop()
 
 
-def test_no_dump_yet_sends_nothing(tmp_path: Path, fsm: StateMachine) -> None:
-    sender = SnapshotSender(str(tmp_path / "snapshot"), CountingWrite(fsm.store), BATCH)
+def test_no_dump_yet_sends_nothing(sender: SnapshotSender, dump: Path) -> None:
+    dump.unlink()
     assert sender.piece("m2") is None
-    sender.stop()
 
 
-def test_a_copy_left_by_a_restart_is_removed(tmp_path: Path, fsm: StateMachine) -> None:
-    dump = tmp_path / "snapshot"
-    for leftover in (str(dump) + COPY_SUFFIX, str(dump) + COPY_SUFFIX + ".writing"):
-        Path(leftover).write_bytes(b"old copy")
-    SnapshotSender(str(dump), CountingWrite(fsm.store), BATCH).stop()
-    assert list(tmp_path.glob("snapshot*")) == []
+def test_a_copy_left_by_a_restart_is_removed(dump: Path, write: CountingWrite) -> None:
+    leftovers = [Path(str(dump) + COPY_SUFFIX), Path(str(dump) + COPY_SUFFIX + ".writing")]
+    for leftover in leftovers:
+        leftover.write_bytes(b"old copy")
+    SnapshotSender(str(dump), write, BATCH).stop()
+    assert not any(leftover.exists() for leftover in leftovers)
 
 
-def test_stop_waits_for_a_copy_being_made(fsm: StateMachine, tmp_path: Path) -> None:
-    dump = tmp_path / "snapshot"
-    write_marker(fsm.store, str(dump), RAFT_DATA)
-    write = CountingWrite(fsm.store)
+def test_stop_waits_for_a_copy_being_made(
+    dump: Path, sender: SnapshotSender, write: CountingWrite
+) -> None:
     write.release.clear()
-    sender = SnapshotSender(str(dump), write, BATCH)
     assert sender.piece("m2") is None
     thread = sender._thread
     threading.Timer(0.2, write.release.set).start()

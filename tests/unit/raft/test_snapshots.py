@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 
 from kvstore.config import LeaseConfig
-from kvstore.pb import command_pb2, rpc_pb2
 from kvstore.raft import snapshots
-from kvstore.raft.fsm import Entry, StateMachine
+from kvstore.raft.fsm import StateMachine
 from kvstore.raft.snapshots import MAGIC, SnapshotCorrupt, read_snapshot, write_snapshot
 from kvstore.storage.store import MvccStore
-from tests.support.stores import started_store
+from tests.support.stores import apply_puts, started_store
 
 RAFT_DATA = ("raft", 42)
 
@@ -28,13 +27,7 @@ RAFT_DATA = ("raft", 42)
 @pytest.fixture
 def leader(tmp_path: Path) -> Iterator[MvccStore]:
     store = started_store(tmp_path / "leader")
-    fsm = StateMachine(store, LeaseConfig())
-    entries = []
-    for i in range(1, 301):
-        put = rpc_pb2.PutRequest(key=b"k%04d" % i, value=b"v" * 200)
-        cmd = command_pb2.Command(request_id=i, member_id=1, put=put).SerializeToString()
-        entries.append(Entry(i, 1, cmd))
-    fsm.apply_batch(entries)
+    apply_puts(StateMachine(store, LeaseConfig()), 1, 300)
     yield store
     store.close()
 
