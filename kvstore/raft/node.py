@@ -1032,8 +1032,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         return state
 
     def _write_snapshot(self, path: str, raft_data: Any) -> None:
-        """A whole snapshot, for a member behind the log (``snapshotsend``)."""
-        write_snapshot(self._fsm.store, path, raft_data)
+        """A whole snapshot, for a member behind the log (``snapshotsend``):
+        not synced, since only a transfer reads it (an fsync of the whole
+        copy would hold up the journal's syncs on the same disk)."""
+        write_snapshot(self._fsm.store, path, raft_data, sync=False)
 
     def destroy(self) -> None:
         """As pysyncobj's, and the tick thread hears of it now, not after its sleep."""

@@ -61,7 +61,9 @@ class SnapshotCorrupt(Exception):
     """A snapshot file that is short or damaged; nothing was installed."""
 
 
-def write_snapshot(store: MvccStore, path: str, raft_data: Any) -> None:
+def write_snapshot(store: MvccStore, path: str, raft_data: Any, sync: bool = True) -> None:
+    """A whole snapshot: metadata, a compact LMDB copy and its trailer; synced
+    unless ``sync`` is false (a copy made only to be sent)."""
     meta = pickle.dumps(raft_data)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -85,7 +87,8 @@ def write_snapshot(store: MvccStore, path: str, raft_data: Any) -> None:
         # applying goes on while the copy is made: read after it, this bounds it
         with store.read() as view:
             os.pwrite(fd, _U64.pack(view.applied[0]), len(MAGIC))
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -131,7 +131,11 @@ class SnapshotSender:
             except OSError:
                 return None
         if self._copied == version:
-            return open(self._copy, "rb")
+            try:
+                return open(self._copy, "rb")
+            except OSError:
+                logger.warning("snapshot copy for a transfer is gone; copying again")
+                self._copied = None
         if self._thread is None and not self._stopped:
             self._copied = None
             self._thread = threading.Thread(

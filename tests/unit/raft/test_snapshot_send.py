@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from kvstore.config import LeaseConfig
+from kvstore.raft import snapshots
 from kvstore.raft.fsm import StateMachine
 from kvstore.raft.snapshots import (
     SnapshotCorrupt,
@@ -227,3 +228,24 @@ def test_stop_waits_for_a_copy_being_made(
     sender.stop()
     assert thread is not None and not thread.is_alive()
     assert Path(str(dump) + COPY_SUFFIX).exists()  # it finished, not cut short
+
+
+def test_a_copy_removed_under_the_sender_is_made_again(
+    dump: Path, sender: SnapshotSender, write: CountingWrite
+) -> None:
+    first = _drain(sender, "m2")
+    Path(str(dump) + COPY_SUFFIX).unlink()
+    assert sender.piece("m3") is None  # no exception into pysyncobj's tick
+    assert _drain(sender, "m3") == first
+    assert len(write.calls) == 2
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_a_copy_only_to_be_sent_is_not_synced(
+    fsm: StateMachine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync: bool
+) -> None:
+    synced: list[int] = []
+    real_fsync = snapshots.os.fsync
+    monkeypatch.setattr(snapshots.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    write_snapshot(fsm.store, str(tmp_path / "copy"), RAFT_DATA, sync=sync)
+    assert bool(synced) is sync
