@@ -1078,7 +1078,36 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             # Installing took this thread a while, with no append-entries read
             # meanwhile: do not take the leader for lost on that account.
             self._SyncObj__raftElectionDeadline = clock.now() + self._election_timeout()
+        if self._SyncObj__needLoadDumpFile:
+            self._align_journal(raft_data)
         return raft_data
+
+    def _align_journal(self, raft_data: Any) -> None:
+        """At start-up: cut the journal to the dump's two entries when it holds
+        them past its start.
+
+        The dump replaces the old one just before the journal is compacted
+        (pysyncobj, on the tick thread). A member killed in between restarts
+        with a dump newer than its journal's first entries, and pysyncobj,
+        finding that the journal does not start with the dump's entries,
+        clears it and keeps only those two: the entries after them, which
+        this member may have acknowledged, were gone from its log. Compacted
+        here first, the journal starts with the dump's entries and is kept."""
+        journal = self._SyncObj__raftLog
+        last, before = raft_data[0], raft_data[1]
+        if len(journal) < 2:
+            return
+        at = int(before[1]) - int(journal[0][1])
+        if at <= 0 or at + 1 >= len(journal):
+            return  # starts with them already, or does not hold both
+        if journal[at] != before or journal[at + 1] != last:
+            return  # another history: pysyncobj replaces it with the dump's
+        logger.info(
+            "journal compacted to the snapshot at start-up first=%d snapshot_index=%d",
+            int(journal[0][1]),
+            int(last[1]),
+        )
+        self._SyncObj__deleteEntriesTo(int(before[1]))
 
     def _election_timeout(self) -> float:
         return float(self._SyncObj__generateRaftTimeout())
