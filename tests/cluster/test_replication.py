@@ -218,6 +218,8 @@ def test_wiped_member_rejoins_and_catches_up_by_snapshot(tmp_path: Path) -> None
         assert len({_hash(m, revision) for m in cluster.members}) == 1
         log = victim.server.log()
         assert "installed snapshot" in log, "the rejoined member should catch up by snapshot"
+        # the leader's snapshots are markers: it copied its store for the transfer
+        assert "snapshot copy for a transfer written" in leader.server.log()
 
 
 def test_a_snapshot_that_outlasts_the_link_timeout_arrives_whole(tmp_path: Path) -> None:
