@@ -73,7 +73,14 @@ from kvstore.raft.learnerlinks import LearnerLinks
 from kvstore.raft.peerlink import PeerConnection, PeerServer, connection_like
 from kvstore.raft.peertls import PeerTLS
 from kvstore.raft.peertraffic import PeerCounts, PeerTraffic
-from kvstore.raft.snapshots import SnapshotCorrupt, read_snapshot, write_marker, write_snapshot
+from kvstore.raft.snapshots import (
+    SnapshotCorrupt,
+    is_marker,
+    read_snapshot,
+    replace_with_marker,
+    write_marker,
+    write_snapshot,
+)
 from kvstore.raft.snapshotsend import SnapshotSender
 from kvstore.raft.snapshotwriter import SnapshotWriter
 from kvstore.storage.effects import Effects
@@ -1058,6 +1065,9 @@ class RaftNode(SyncObj):  # type: ignore[misc]
             # pysyncobj gives up on this dump; the leader sends one again
             logger.warning("snapshot refused path=%s error=%s", path, exc)
             raise
+        if not is_marker(path):
+            # the store holds it now; the copy would only take disk space
+            replace_with_marker(self._fsm.store, path, raft_data)
         with self._fsm.store.read() as view:
             revision, applied = view.revision, view.applied[0]
         snapshot_index = int(raft_data[0][1])

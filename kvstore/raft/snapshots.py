@@ -43,6 +43,7 @@ from typing import Any, BinaryIO
 
 import lmdb
 
+from kvstore.fsync import fsync_path
 from kvstore.storage import records
 from kvstore.storage.store import MvccStore
 
@@ -109,6 +110,21 @@ def write_marker(store: MvccStore, path: str, raft_data: Any) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replace_with_marker(store: MvccStore, path: str, raft_data: Any) -> None:
+    """Replace the whole snapshot at ``path``, loaded into ``store``, with a
+    marker: the copy is not needed any more (the store holds it), and the
+    file pysyncobj received was never synced."""
+    marker = path + ".marker"
+    write_marker(store, marker, raft_data)
+    os.replace(marker, path)
+    fsync_path(os.path.dirname(path) or ".")
+
+
+def is_marker(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(MARKER)) == MARKER
 
 
 def read_metadata(path: str) -> tuple[Any, bool]:

@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
+from kvstore.raft.snapshots import read_metadata
 from tests.support.http import labelled, metrics
 from tests.support.kvcluster import Cluster, Member, kv, kv_cluster, retry_write
 from tests.support.procs import wait_until
@@ -220,6 +221,8 @@ def test_wiped_member_rejoins_and_catches_up_by_snapshot(tmp_path: Path) -> None
         assert "installed snapshot" in log, "the rejoined member should catch up by snapshot"
         # the leader's snapshots are markers: it copied its store for the transfer
         assert "snapshot copy for a transfer written" in leader.server.log()
+        # and the copy installed is not kept beside the store
+        assert read_metadata(str(victim.server.data_dir / "member" / "raft" / "snapshot"))[1]
 
 
 def test_a_snapshot_that_outlasts_the_link_timeout_arrives_whole(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from kvstore.config import LeaseConfig
 from kvstore.raft import transfer
 from kvstore.raft.fsm import StateMachine
 from kvstore.raft.node import RaftNode
-from kvstore.raft.snapshots import write_snapshot
+from kvstore.raft.snapshots import read_metadata, write_snapshot
 from tests.support.stores import started_store
 from tests.unit.raft.conftest import node_conf
 
@@ -123,3 +123,26 @@ def test_installing_a_snapshot_restarts_the_election_timer(
     with follower._fsm.store.read() as view:
         assert view.applied[0] == 7  # installed
     assert follower._SyncObj__raftElectionDeadline > time.monotonic()
+
+
+def test_a_loaded_snapshot_becomes_a_marker(follower: RaftNode, tmp_path: Path) -> None:
+    """The store holds the installed copy: the dump keeps only the metadata
+    (a whole copy of the store less on disk, and no unsynced file pysyncobj
+    received left as the dump)."""
+    source = started_store(tmp_path / "source")
+    with source.write() as batch:
+        batch.begin_revision()
+        batch.put(b"k", b"v", 0)
+        batch.end_revision()
+        batch.set_applied(7, 1)
+    snapshot = tmp_path / "received"
+    raft_data = ((b"", 7, 1), "rest of pysyncobj's state")
+    write_snapshot(source, str(snapshot), raft_data)
+    source.close()
+    follower._deserialize(str(snapshot))
+    assert read_metadata(str(snapshot)) == (raft_data, True)
+    with follower._fsm.store.read() as view:
+        assert view.applied[0] == 7
+    inode = snapshot.stat().st_ino
+    assert follower._deserialize(str(snapshot)) == raft_data  # as at a restart
+    assert snapshot.stat().st_ino == inode  # a marker is left as it is
