@@ -104,11 +104,11 @@ def follower(tmp_path: Path) -> Iterator[RaftNode]:
     store.close()
 
 
-def test_installing_a_snapshot_restarts_the_election_timer(
-    follower: RaftNode, tmp_path: Path
-) -> None:
-    """Installing takes the tick thread a while, with no append-entries read
-    meanwhile: the follower must not count that against the leader."""
+RAFT_DATA = ((b"", 7, 1), "rest of pysyncobj's state")
+
+
+def _received(tmp_path: Path) -> Path:
+    """A leader's snapshot (one key, applied index 7) as a follower receives it."""
     source = started_store(tmp_path / "source")
     with source.write() as batch:
         batch.begin_revision()
@@ -116,8 +116,17 @@ def test_installing_a_snapshot_restarts_the_election_timer(
         batch.end_revision()
         batch.set_applied(7, 1)
     snapshot = tmp_path / "received"
-    write_snapshot(source, str(snapshot), ((b"", 7, 1), "rest of pysyncobj's state"))
+    write_snapshot(source, str(snapshot), RAFT_DATA)
     source.close()
+    return snapshot
+
+
+def test_installing_a_snapshot_restarts_the_election_timer(
+    follower: RaftNode, tmp_path: Path
+) -> None:
+    """Installing takes the tick thread a while, with no append-entries read
+    meanwhile: the follower must not count that against the leader."""
+    snapshot = _received(tmp_path)
     follower._SyncObj__raftElectionDeadline = time.monotonic() - 1.0  # overdue
     follower._deserialize(str(snapshot))
     with follower._fsm.store.read() as view:
@@ -129,20 +138,11 @@ def test_a_loaded_snapshot_becomes_a_marker(follower: RaftNode, tmp_path: Path) 
     """The store holds the installed copy: the dump keeps only the metadata
     (a whole copy of the store less on disk, and no unsynced file pysyncobj
     received left as the dump)."""
-    source = started_store(tmp_path / "source")
-    with source.write() as batch:
-        batch.begin_revision()
-        batch.put(b"k", b"v", 0)
-        batch.end_revision()
-        batch.set_applied(7, 1)
-    snapshot = tmp_path / "received"
-    raft_data = ((b"", 7, 1), "rest of pysyncobj's state")
-    write_snapshot(source, str(snapshot), raft_data)
-    source.close()
+    snapshot = _received(tmp_path)
     follower._deserialize(str(snapshot))
-    assert read_metadata(str(snapshot)) == (raft_data, True)
+    assert read_metadata(str(snapshot)) == (RAFT_DATA, True)
     with follower._fsm.store.read() as view:
         assert view.applied[0] == 7
     inode = snapshot.stat().st_ino
-    assert follower._deserialize(str(snapshot)) == raft_data  # as at a restart
+    assert follower._deserialize(str(snapshot)) == RAFT_DATA  # as at a restart
     assert snapshot.stat().st_ino == inode  # a marker is left as it is
