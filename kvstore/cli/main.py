@@ -23,6 +23,7 @@ from typing import Any, NoReturn, TypeVar, cast
 
 import click
 
+from kvstore.cli.flagvalues import spell_flag_values
 from kvstore.cli.output import FORMATS, Format, Output
 from kvstore.client import ClientError, SyncClient
 
@@ -240,7 +241,9 @@ class KvctlGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if ctx.parent is None:
-            args = hoist_global_options(args)
+            # hoisted first, so that the command is found; again, for a global
+            # flag given a value after it (``get k --hex=true``)
+            args = hoist_global_options(spell_flag_values(self, hoist_global_options(args)))
         return super().parse_args(ctx, args)
 
     def make_context(

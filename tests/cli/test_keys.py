@@ -223,3 +223,26 @@ def test_hex_prints_keys_and_values_as_etcdctl_does(
     ok(kvctl("put", ns + "h1", "bär"))
     assert ours == ctl.ok("del", ns + "h1", "--prev-kv", "--hex")
     assert ours.endswith("\\x62\\xc3\\xa4\\x72\n")
+
+
+def test_boolean_flags_take_etcdctls_true_and_false(
+    server: ServerProcess, kvctl: Kvctl, ns: str
+) -> None:
+    """etcdctl takes ``--flag=true`` and ``--flag=false`` for every boolean flag."""
+    ctl = Etcdctl(server.url)
+    ok(kvctl("put", ns + "b1", "x"))
+    ok(kvctl("put", ns + "b2", "y"))
+    for args in (
+        ("get", ns + "b", "--prefix=true", "--keys-only=true"),
+        ("get", ns + "b", "--prefix=false"),  # the key itself: none
+        ("get", ns + "b1", "--hex=true"),
+        ("--hex=false", "get", ns + "b1", "--print-value-only=TRUE"),
+        ("get", ns + "b", "--prefix=1", "--keys-only=t"),
+    ):
+        assert ok(kvctl(*args)) == ctl.ok(*args), args
+    assert ok(kvctl("get", ns + "b", "--prefix=true", "--keys-only=true")) == (
+        f"{ns}b1\n\n{ns}b2\n\n"
+    )
+    refused = kvctl("get", ns + "b", "--prefix=maybe")
+    assert refused.exit_code != 0 and "Traceback" not in refused.stderr
+    assert "--prefix" in refused.stderr
