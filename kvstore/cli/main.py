@@ -204,7 +204,7 @@ def credentials(user: str, password: str | None) -> tuple[str, str]:
     return username, password
 
 
-#: global flags without a value
+#: global flags without a value (or with etcdctl's ``=true``/``=false``)
 _GLOBAL_FLAGS = {"--hex", "--debug"}
 
 
@@ -228,7 +228,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
         elif name in _GLOBAL_WITH_VALUE and i + 1 < len(args):
             hoisted += [arg, args[i + 1]]
             i += 1
-        elif arg in _GLOBAL_FLAGS or (arg.startswith("-w") and len(arg) > 2):
+        elif name in _GLOBAL_FLAGS or (arg.startswith("-w") and len(arg) > 2):
             hoisted.append(arg)
         else:
             rest.append(arg)
@@ -241,9 +241,7 @@ class KvctlGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if ctx.parent is None:
-            # hoisted first, so that the command is found; again, for a global
-            # flag given a value after it (``get k --hex=true``)
-            args = hoist_global_options(spell_flag_values(self, hoist_global_options(args)))
+            args = spell_flag_values(self, hoist_global_options(args))
         return super().parse_args(ctx, args)
 
     def make_context(
