@@ -5,9 +5,11 @@ copy of the store. A member that needs the snapshot needs the copy, so the
 first transmission of a marker starts writing one, on a thread of its own (a
 copy of some hundred MB takes a second or more). Until it is complete the
 transmission sends nothing (pysyncobj then sends an empty heartbeat and asks
-again on its next round); then every member behind the log is sent that copy,
-until the dump changes. A dump received from the leader is a whole snapshot
-already and is sent as it is.
+again on its next round); then every member behind the log is sent that copy.
+The copy is removed once no transmission reads it any more, and when the dump
+changes: a copy of a store some hundred MB large is not kept for a transfer
+that may never come (a member that refuses it is sent a new one). A dump
+received from the leader is a whole snapshot already and is sent as it is.
 
 The copy carries the marker's metadata; the store it copies may be ahead of
 it, which a member installing it handles (it skips entries it already holds).
@@ -83,6 +85,8 @@ class SnapshotSender:
         last = not data
         if last:
             self.cancel(node)
+            if f.name == self._copy and not self._open:
+                self._drop_copy()  # sent: no member is waiting for it now
         else:
             self._open[node] = (f, False)
         return data, first, last
@@ -101,6 +105,9 @@ class SnapshotSender:
         with contextlib.suppress(OSError):
             if self._copied == _version(self._dump):
                 return
+        self._drop_copy()
+
+    def _drop_copy(self) -> None:
         self._copied = None
         _remove(self._copy)
 

@@ -87,23 +87,32 @@ def _applied(store: MvccStore) -> int:
         return int(view.applied[0])
 
 
-def _drain(sender: SnapshotSender, node: str) -> bytes:
-    """Every piece of one transmission, waiting for its copy first."""
+def _first_piece(sender: SnapshotSender, node: str) -> tuple[bytes, bool, bool]:
+    """The first piece of a transmission, once its copy is made."""
     for _ in range(1000):
         piece = sender.piece(node)
         if piece is not None:
-            break
+            assert piece[1] is True
+            return piece
         threading.Event().wait(0.01)
-    else:
-        raise AssertionError("no snapshot was ever sent")
-    assert piece[1] is True  # the first piece
+    raise AssertionError("no snapshot was ever sent")
+
+
+def _rest(sender: SnapshotSender, node: str, piece: tuple[bytes, bool, bool]) -> bytes:
+    """Every piece of a transmission from ``piece`` (the last one sent) on."""
     data = [piece[0]]
     while not piece[2]:
-        piece = sender.piece(node)
-        assert piece is not None and piece[1] is False
+        got = sender.piece(node)
+        assert got is not None and got[1] is False
+        piece = got
         data.append(piece[0])
     assert piece[0] == b""  # pysyncobj's last piece is empty
     return b"".join(data)
+
+
+def _drain(sender: SnapshotSender, node: str) -> bytes:
+    """Every piece of one transmission, waiting for its copy first."""
+    return _rest(sender, node, _first_piece(sender, node))
 
 
 def _installs(receiver: MvccStore, data: bytes, tmp_path: Path) -> tuple[Any, bool]:
@@ -150,15 +159,29 @@ def test_a_marker_is_sent_as_a_copy_a_follower_installs(
 
 
 def test_nothing_is_sent_until_the_copy_is_complete(
-    sender: SnapshotSender, write: CountingWrite
+    dump: Path, sender: SnapshotSender, write: CountingWrite
 ) -> None:
     write.release.clear()
     assert sender.piece("m2") is None
     assert sender.piece("m2") is None  # asked again: one copy is being made
     assert sender.piece("m3") is None
     write.release.set()
-    assert _drain(sender, "m2") == _drain(sender, "m3")
+    first = _first_piece(sender, "m2")
+    other = sender.piece("m3")  # while m2's transmission reads it
+    assert other is not None
+    assert _rest(sender, "m2", first) == _rest(sender, "m3", other)
     assert len(write.calls) == 1
+    assert not Path(str(dump) + COPY_SUFFIX).exists()  # both sent: not kept
+
+
+def test_a_copy_is_made_again_for_a_transfer_after_the_last_one(
+    dump: Path, sender: SnapshotSender, write: CountingWrite
+) -> None:
+    """A copy of the store is not kept for a transfer that may never come."""
+    first = _drain(sender, "m2")
+    assert not Path(str(dump) + COPY_SUFFIX).exists()
+    assert _drain(sender, "m2") == first  # a member that refused it, say
+    assert len(write.calls) == 2
 
 
 def test_a_new_marker_gets_a_new_copy_and_the_old_one_goes(
@@ -170,7 +193,7 @@ def test_a_new_marker_gets_a_new_copy_and_the_old_one_goes(
     tmp_path: Path,
 ) -> None:
     copy = Path(str(dump) + COPY_SUFFIX)
-    _drain(sender, "m2")
+    first = _first_piece(sender, "m2")
     sender.drop_stale()  # the dump has not changed: the copy stays
     assert copy.exists()
     apply_puts(fsm, 301, 310)
@@ -178,7 +201,9 @@ def test_a_new_marker_gets_a_new_copy_and_the_old_one_goes(
     Path(str(dump) + ".new").replace(dump)
     sender.drop_stale()
     assert not copy.exists()
-    sent = _drain(sender, "m2")
+    old = _rest(sender, "m2", first)  # a transmission under way reads on
+    assert _installs(receiver, old, tmp_path) == (RAFT_DATA, True)
+    sent = _drain(sender, "m3")
     assert write.calls == [RAFT_DATA, ("raft", 310)]
     assert _installs(receiver, sent, tmp_path) == (("raft", 310), True)
     assert _applied(receiver) == 310
@@ -233,10 +258,10 @@ def test_stop_waits_for_a_copy_being_made(
 def test_a_copy_removed_under_the_sender_is_made_again(
     dump: Path, sender: SnapshotSender, write: CountingWrite
 ) -> None:
-    first = _drain(sender, "m2")
+    first = _first_piece(sender, "m2")
     Path(str(dump) + COPY_SUFFIX).unlink()
     assert sender.piece("m3") is None  # no exception into pysyncobj's tick
-    assert _drain(sender, "m3") == first
+    assert _drain(sender, "m3") == _rest(sender, "m2", first)
     assert len(write.calls) == 2
 
 
