@@ -6,7 +6,9 @@ boolean flag; click accepts only ``--flag``. Before click parses a command line,
 ``--flag=false`` (kvctl's boolean flags are all off by default), for the flags of
 the command the line invokes and the global ones. Any other value, or a value
 given to an option that is not a boolean flag of that command, is left for click
-to refuse (``make-mirror --prefix=true`` mirrors the prefix ``true``).
+to refuse (``make-mirror --prefix=true`` mirrors the prefix ``true``). A boolean
+option that is on by default (``--insecure-transport[=true]``) takes a value in
+click; given alone, it becomes ``--name=true``.
 """
 
 from __future__ import annotations
@@ -31,11 +33,27 @@ def _flags(command: click.Command) -> set[str]:
     return names
 
 
+def _optional_bool(param: click.Parameter) -> bool:
+    """``--name[=BOOL]``: a boolean option whose value may be left out."""
+    return (
+        isinstance(param, click.Option)
+        and not param.is_flag
+        and isinstance(param.type, click.types.BoolParamType)
+        and param.flag_value is True
+    )
+
+
+def _bare_true(command: click.Command) -> set[str]:
+    """Options given alone that must be spelled ``--name=true`` for click,
+    which would otherwise take the next argument as their value."""
+    return {opt for param in command.params if _optional_bool(param) for opt in param.opts}
+
+
 def _takes_value(command: click.Command) -> set[str]:
     return {
         opt
         for param in command.params
-        if isinstance(param, click.Option) and not param.is_flag
+        if isinstance(param, click.Option) and not param.is_flag and not _optional_bool(param)
         for opt in param.opts
     }
 
@@ -66,14 +84,18 @@ def _invoked(group: click.Group, args: list[str]) -> list[click.Command]:
 def spell_flag_values(group: click.Group, args: list[str]) -> list[str]:
     """``args`` with etcdctl's ``--flag=true|false`` spelled as click takes them."""
     flags: set[str] = set()
+    bare_true: set[str] = set()
     for command in _invoked(group, args):
         flags |= _flags(command)
+        bare_true |= _bare_true(command)
     out: list[str] = []
     for i, arg in enumerate(args):
         if arg == "--":
             return out + args[i:]
         name, sep, value = arg.partition("=")
-        if sep and name in flags and value.lower() in TRUE:
+        if arg in bare_true:
+            out.append(arg + "=true")
+        elif sep and name in flags and value.lower() in TRUE:
             out.append(name)
         elif sep and name in flags and value.lower() in FALSE:
             continue

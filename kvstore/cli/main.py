@@ -174,8 +174,16 @@ def setup_logging(debug: bool) -> None:
         root.propagate = False
 
 
-def split_endpoints(text: str) -> tuple[str, ...]:
-    return tuple(e.strip() for e in text.split(",") if e.strip())
+def split_endpoints(text: str, secure: bool = False) -> tuple[str, ...]:
+    """Comma-separated endpoints; with ``secure``, each is dialed with TLS
+    (etcdctl's ``--insecure-transport=false``), as an https:// one is."""
+    endpoints = tuple(e.strip() for e in text.split(",") if e.strip())
+    if secure:
+        endpoints = tuple(
+            e if e.startswith("https://") else "https://" + e.removeprefix("http://")
+            for e in endpoints
+        )
+    return endpoints
 
 
 _GLOBAL_WITH_VALUE = {
@@ -205,7 +213,7 @@ def credentials(user: str, password: str | None) -> tuple[str, str]:
 
 
 #: global flags without a value (or with etcdctl's ``=true``/``=false``)
-_GLOBAL_FLAGS = {"--hex", "--debug"}
+_GLOBAL_FLAGS = {"--hex", "--debug", "--insecure-transport"}
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
@@ -306,6 +314,15 @@ class KvctlGroup(click.Group):
 @click.option("--user", help="username[:password] for authentication")
 @click.option("--password", help="password of --user (if not given in --user)")
 @click.option(
+    "--insecure-transport",
+    type=click.BOOL,
+    default=True,
+    is_flag=False,
+    flag_value=True,
+    show_default=True,
+    help="false: TLS to every endpoint, also without https:// or --cacert (system CA roots)",
+)
+@click.option(
     "--hex", "hex_output", is_flag=True, help="print keys and values hex-escaped, as etcdctl"
 )
 @click.option("--debug", is_flag=True, help="log the client's activity to stderr")
@@ -323,12 +340,13 @@ def cli(
     key: str | None,
     user: str | None,
     password: str | None,
+    insecure_transport: bool,
     hex_output: bool,
     debug: bool,
 ) -> None:
     """kvctl: an etcdctl-like command line for kvstore (and etcd)."""
     setup_logging(debug)
-    eps = split_endpoints(endpoints)
+    eps = split_endpoints(endpoints, secure=not insecure_transport)
     if not eps:
         raise click.BadParameter("at least one endpoint is required", param_hint="--endpoints")
     use_color = color == "always" or (color == "auto" and sys.stdout.isatty())

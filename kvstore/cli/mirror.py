@@ -33,6 +33,15 @@ REPORT_EVERY = 30.0
 @click.option("--dest-key", type=click.Path(exists=True, dir_okay=False), help="key of it")
 @click.option("--dest-user", help="username[:password] at the destination")
 @click.option("--dest-password", help="password of --dest-user")
+@click.option(
+    "--dest-insecure-transport",
+    type=click.BOOL,
+    default=True,
+    is_flag=False,
+    flag_value=True,
+    show_default=True,
+    help="false: TLS to the destination, also without https:// or --dest-cacert",
+)
 def make_mirror_command(
     destination: str,
     prefix: str,
@@ -43,6 +52,7 @@ def make_mirror_command(
     dest_key: str | None,
     dest_user: str | None,
     dest_password: str | None,
+    dest_insecure_transport: bool,
 ) -> None:
     """Mirror keys to the cluster at DESTINATION (comma-separated endpoints),
     then keep the mirror current until Ctrl-C."""
@@ -50,7 +60,7 @@ def make_mirror_command(
         raise BadArgs(
             "`--dest-prefix` and `--no-dest-prefix` cannot be set at the same time, choose one."
         )
-    endpoints = split_endpoints(destination)
+    endpoints = split_endpoints(destination, secure=not dest_insecure_transport)
     if not endpoints:
         raise BadArgs("make-mirror takes one destination argument")
     if (dest_cert is None) != (dest_key is None):

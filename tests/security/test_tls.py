@@ -174,3 +174,74 @@ def test_kvctl_make_mirror_to_a_destination_with_tls_and_auth(tmp_path: Path, ce
             wait_until(lambda: root.ok("get", "/a/k", "--print-value-only") == "v\n")
         finally:
             reap(mirror)
+
+
+def test_kvctl_insecure_transport_false_dials_tls_without_a_ca_flag(
+    tmp_path: Path, certs: Certs
+) -> None:
+    """etcdctl's ``--insecure-transport=false``: TLS with the system's CA roots
+    (here the test CA, through gRPC's roots file) to an endpoint without https://;
+    ``--dest-insecure-transport=false`` likewise for make-mirror's destination."""
+    with tls_member(tmp_path, certs, client_cert_auth=False) as server:
+        host = server.url.removeprefix("https://")
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO_ROOT),
+            "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": certs.path("ca.crt"),
+        }
+
+        def kvctl(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "kvstore.cli",
+                    "--endpoints",
+                    host,
+                    "--dial-timeout",
+                    "1s",
+                    *args,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
+                check=False,
+            )
+
+        plain = kvctl("put", "/src/k", "v")
+        assert plain.returncode == 1 and "Traceback" not in plain.stderr
+        assert kvctl("--insecure-transport=false", "put", "/src/k", "v").returncode == 0
+        after = kvctl("get", "/src/k", "--print-value-only", "--insecure-transport=false")
+        assert (after.returncode, after.stdout) == (0, "v\n"), after.stderr
+        bare = kvctl("--insecure-transport", "get", "/src/k")  # =true: no TLS
+        assert bare.returncode == 1 and "Traceback" not in bare.stderr
+        mirror = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kvstore.cli",
+                "--endpoints",
+                host,
+                "--insecure-transport=false",
+                "make-mirror",
+                "--prefix",
+                "/src/",
+                "--dest-prefix",
+                "/copy/",
+                "--dest-insecure-transport=false",
+                host,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            wait_until(
+                lambda: (
+                    kvctl("--insecure-transport=false", "get", "/copy/k").stdout == "/copy/k\nv\n"
+                )
+            )
+        finally:
+            reap(mirror)
