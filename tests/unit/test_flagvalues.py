@@ -35,3 +35,15 @@ def test_other_values_and_arguments_after_a_double_dash_are_left() -> None:
     assert spell_flag_values(cli, args) == args
     args = ["lock", "name", "--", "sh", "-c", "x", "--prefix=true"]
     assert spell_flag_values(cli, args) == args
+
+
+def test_an_option_on_by_default_given_alone_is_spelled_true() -> None:
+    """Else click takes the command after it as its value."""
+    args = ["--insecure-transport", "get", "k", "--prefix=true"]
+    assert spell_flag_values(cli, args) == ["--insecure-transport=true", "get", "k", "--prefix"]
+    args = ["make-mirror", "--dest-insecure-transport", "d:1"]
+    assert spell_flag_values(cli, args) == [
+        "make-mirror",
+        "--dest-insecure-transport=true",
+        "d:1",
+    ]
