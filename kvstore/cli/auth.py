@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from kvstore.cli.flagvalues import on_by_default
 from kvstore.cli.main import session
 from kvstore.cli.output import Output, b64, go_quote, header_fields, header_json, text
 from kvstore.client import (
@@ -139,13 +140,8 @@ def auth_status() -> None:
 # --- user -----------------------------------------------------------------------
 
 # --interactive[=true] as etcdctl spells it: a bare flag or --interactive=false
-INTERACTIVE = click.option(
+INTERACTIVE = on_by_default(
     "--interactive",
-    type=click.BOOL,
-    default=True,
-    is_flag=False,
-    flag_value=True,
-    show_default=True,
     help="prompt on a terminal; --interactive=false reads the password from stdin",
 )
 

@@ -13,7 +13,25 @@ click; given alone, it becomes ``--name=true``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
+
+
+def on_by_default(name: str, help: str) -> Callable[[Any], Any]:
+    """``--name[=BOOL]``, true unless given ``=false``, as etcdctl's
+    ``--insecure-transport[=true]``."""
+    return click.option(
+        name,
+        type=click.BOOL,
+        default=True,
+        is_flag=False,
+        flag_value=True,
+        show_default=True,
+        help=help,
+    )
+
 
 TRUE = {"true", "t", "1"}
 FALSE = {"false", "f", "0"}

@@ -23,7 +23,7 @@ from typing import Any, NoReturn, TypeVar, cast
 
 import click
 
-from kvstore.cli.flagvalues import spell_flag_values
+from kvstore.cli.flagvalues import on_by_default, spell_flag_values
 from kvstore.cli.output import FORMATS, Format, Output
 from kvstore.client import ClientError, SyncClient
 
@@ -313,13 +313,8 @@ class KvctlGroup(click.Group):
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="key of --cert")
 @click.option("--user", help="username[:password] for authentication")
 @click.option("--password", help="password of --user (if not given in --user)")
-@click.option(
+@on_by_default(
     "--insecure-transport",
-    type=click.BOOL,
-    default=True,
-    is_flag=False,
-    flag_value=True,
-    show_default=True,
     help="false: TLS to every endpoint, also without https:// or --cacert (system CA roots)",
 )
 @click.option(

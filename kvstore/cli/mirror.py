@@ -15,6 +15,7 @@ import contextlib
 
 import click
 
+from kvstore.cli.flagvalues import on_by_default
 from kvstore.cli.main import BadArgs, CliError, Session, credentials, session, split_endpoints
 from kvstore.cli.running import until_done, until_stop
 from kvstore.client import Client, Mirror
@@ -33,13 +34,8 @@ REPORT_EVERY = 30.0
 @click.option("--dest-key", type=click.Path(exists=True, dir_okay=False), help="key of it")
 @click.option("--dest-user", help="username[:password] at the destination")
 @click.option("--dest-password", help="password of --dest-user")
-@click.option(
+@on_by_default(
     "--dest-insecure-transport",
-    type=click.BOOL,
-    default=True,
-    is_flag=False,
-    flag_value=True,
-    show_default=True,
     help="false: TLS to the destination, also without https:// or --dest-cacert",
 )
 def make_mirror_command(
