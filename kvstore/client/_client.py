@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
@@ -66,8 +67,10 @@ class Client(KVMixin, LeaseMixin, MaintenanceMixin, AuthMixin):
     async def aclose(self) -> None:
         for keepalive in list(self._keepalives):
             await keepalive.aclose()
-        await self._hub.aclose()
-        await self._conn.aclose()
+        # Together: the hub's task, cancelled in a read on a Watch stream opened
+        # moments before, can wait for a status that grpc.aio delivers only once
+        # the channel closes (a watch created and closed at once hung here).
+        await asyncio.gather(self._hub.aclose(), self._conn.aclose())
 
     async def __aenter__(self) -> Self:
         return await self.open()

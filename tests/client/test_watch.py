@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from kvstore.client import Client, Event, EventType, Watch, WatchFilter
+from tests.support.procs import ServerProcess
 from tests.support.progress import next_is_progress
 
 
@@ -93,3 +94,23 @@ async def test_events_of_one_txn_arrive_together(client: Client, ns: bytes) -> N
 
         events = await asyncio.wait_for(first_response(), 10)
     assert [e.revision for e in events] == [result.revision, result.revision]
+
+
+async def test_client_closes_right_after_a_watch_is_abandoned(server: ServerProcess) -> None:
+    """A watch given up while its stream opens (Ctrl-C in ``kvctl watch -i``),
+    then the client closed a moment later: grpc.aio left the stream's read
+    waiting for a status that only closing the channel brings, and ``aclose``
+    waited for that read (4 times in 20 with a 1 ms pause)."""
+    for attempt in range(24):
+        client = await Client([server.endpoint]).open()
+        watch = client.watch(b"/abandoned")
+        entering = asyncio.ensure_future(watch.__aenter__())
+        await asyncio.sleep(0.001 * (attempt % 2))
+        entering.cancel()
+        await asyncio.gather(entering, return_exceptions=True)
+        await asyncio.sleep(0.001)
+        closing = asyncio.ensure_future(client.aclose())
+        done, _ = await asyncio.wait({closing}, timeout=10)
+        if not done:
+            await client._conn.aclose()  # what frees the read, so the test can end
+        assert done, f"aclose still waiting after 10 s (attempt {attempt})"
