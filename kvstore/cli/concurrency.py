@@ -21,6 +21,7 @@ import subprocess
 
 import click
 
+from kvstore.cli.exectail import ExecTailCommand, exec_tail
 from kvstore.cli.keys import print_range
 from kvstore.cli.main import BadArgs, CliError, Session, session
 from kvstore.cli.output import kv_json
@@ -75,7 +76,9 @@ async def _hold(
 
 
 @click.command(
-    "lock", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True}
+    "lock",
+    cls=ExecTailCommand,
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
 )
 @click.argument("name")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -86,9 +89,12 @@ async def _hold(
     show_default=True,
     help="seconds a holder that died keeps the lock (its session's lease)",
 )
-def lock_command(name: str, command: tuple[str, ...], ttl: int) -> None:
+@click.pass_context
+def lock_command(ctx: click.Context, name: str, command: tuple[str, ...], ttl: int) -> None:
     """Acquire lock NAME; print its key and hold it until Ctrl-C, or run COMMAND
-    while holding it (with ETCD_LOCK_KEY and ETCD_LOCK_REV set)."""
+    while holding it (with ETCD_LOCK_KEY and ETCD_LOCK_REV set). Options may come
+    before a ``--`` that starts COMMAND: ``lock L --ttl 5 -- make deploy``."""
+    command = (*command, *(exec_tail(ctx) or ()))
     sess = session()
     status = until_done(lambda stop: _hold(sess, sess.client().client, name, ttl, command, stop))
     if status != 0:

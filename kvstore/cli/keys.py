@@ -1,4 +1,5 @@
-"""Key commands: get, put, del, watch, compaction (flags and output as etcdctl's)."""
+"""Key commands: get, put, del, compaction (flags and output as etcdctl's; watch is
+``watching``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import click
 
-from kvstore.cli.main import CliError, WatchCanceled, session
+from kvstore.cli.main import CliError, session
 from kvstore.cli.output import (
     KV_COLUMNS,
     Output,
@@ -19,16 +20,12 @@ from kvstore.cli.output import (
     text,
 )
 from kvstore.client import (
-    CompactedError,
     DeleteResult,
-    Event,
-    EventType,
     PutResult,
     RangeOptions,
     RangeResult,
     SortOrder,
     SortTarget,
-    WatchResponse,
     prefix_end,
 )
 
@@ -252,79 +249,6 @@ def del_command(
     print_delete(sess.out, sess.client().delete(start, end, prev_kv=prev_kv))
 
 
-# --- watch ----------------------------------------------------------------------
-
-
-def event_json(event: Event) -> dict[str, Any]:
-    doc: dict[str, Any] = {}
-    if event.type is EventType.DELETE:
-        doc["type"] = 1
-    doc["kv"] = kv_json(event.kv)
-    if event.prev_kv is not None:
-        doc["prev_kv"] = kv_json(event.prev_kv)
-    return doc
-
-
-def print_watch_response(out: Output, response: WatchResponse) -> None:
-    if not response.events:
-        return
-    if out.fmt == "json":
-        out.json(
-            {
-                "Header": header_json(response.header),
-                "Events": [event_json(e) for e in response.events],
-                "CompactRevision": 0,
-                "Canceled": False,
-                "Created": False,
-            }
-        )
-    elif out.fmt == "fields":
-        pairs = header_fields(response.header)
-        for e in response.events:
-            pairs.append(("Type", e.type.value))
-            pairs += kv_fields(e.kv)
-            if e.prev_kv is not None:
-                pairs += kv_fields(e.prev_kv, "Prev")
-        out.fields(pairs)
-        out.line()
-    elif out.fmt == "table":
-        rows = [[e.type.value, *kv_row(e.kv)] for e in response.events]
-        out.table(["TYPE", *KV_COLUMNS], rows)
-    else:
-        for e in response.events:
-            out.line(e.type.value)
-            if e.prev_kv is not None:
-                out.raw(e.prev_kv.key)
-                out.value(e.prev_kv.value)
-            out.raw(e.kv.key)
-            out.value(e.kv.value)
-    sys.stdout.flush()
-
-
-@click.command("watch")
-@click.argument("key")
-@click.argument("range_end", required=False)
-@click.option("--prefix", is_flag=True, help="watch keys with matching prefix")
-@click.option("--rev", type=int, default=0, help="revision to start watching from")
-@click.option("--prev-kv", is_flag=True, help="include the previous key-value pair")
-def watch_command(key: str, range_end: str | None, prefix: bool, rev: int, prev_kv: bool) -> None:
-    """Watch a key or a range for events until interrupted (Ctrl-C exits cleanly)."""
-    start, end = key_range(key, range_end, prefix, False)
-    sess = session()
-    client = sess.client()
-    try:
-        with client.watch(start, end or None, start_revision=rev, prev_kv=prev_kv) as watch:
-            for response in watch.responses():
-                print_watch_response(sess.out, response)
-    except KeyboardInterrupt:
-        return
-    except CompactedError as exc:
-        raise WatchCanceled(
-            f"watch was canceled (etcdserver: mvcc: required revision has been compacted; "
-            f"compact revision {exc.compact_revision})"
-        ) from exc
-
-
 # --- compaction -----------------------------------------------------------------
 
 
@@ -357,5 +281,5 @@ def compaction_command(revision: str, physical: bool) -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (get_command, put_command, del_command, watch_command, compaction_command):
+    for command in (get_command, put_command, del_command, compaction_command):
         group.add_command(command)

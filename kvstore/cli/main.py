@@ -393,9 +393,22 @@ def _register() -> None:
         mirror,
         snapshot,
         txn,
+        watching,
     )
 
-    modules = (keys, txn, leases, concurrency, mirror, cluster, auth, snapshot, explore, kube)
+    modules = (
+        keys,
+        watching,
+        txn,
+        leases,
+        concurrency,
+        mirror,
+        cluster,
+        auth,
+        snapshot,
+        explore,
+        kube,
+    )
     for module in modules:
         register: Callable[[click.Group], None] = module.register
         register(cli)

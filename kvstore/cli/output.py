@@ -60,7 +60,9 @@ def go_quote(value: str) -> str:
     out: list[str] = []
     for ch in value:
         code = ord(ch)
-        if ch in _GO_ESCAPES:
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (go_quote_bytes)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch in _GO_ESCAPES:
             out.append(_GO_ESCAPES[ch])
         elif ch.isprintable():
             out.append(ch)
@@ -71,6 +73,11 @@ def go_quote(value: str) -> str:
         else:
             out.append(f"\\U{code:08x}")
     return '"' + "".join(out) + '"'
+
+
+def go_quote_bytes(data: bytes) -> str:
+    """Go's %q of a byte string: as ``go_quote``, bytes that are not UTF-8 as \\xNN."""
+    return go_quote(data.decode("utf-8", "surrogateescape"))
 
 
 def hex_escaped(data: bytes) -> str:
