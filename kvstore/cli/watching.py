@@ -317,7 +317,7 @@ def watch_command(
     progress_notify: bool,
 ) -> None:
     """Watch a key or a range for events until interrupted (Ctrl-C exits cleanly);
-    with ``-- COMMAND ...``, run COMMAND for each event."""
+    with -- COMMAND ..., run COMMAND after each event."""
     sess = session()
     if interactive:
         until_done(lambda stop: _interactive(sess, sess.client().client, stop))
