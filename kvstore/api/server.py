@@ -47,6 +47,7 @@ from kvstore.raft.fsm import StateMachine
 from kvstore.raft.local import LocalProposer
 from kvstore.raft.proposer import Answer, Proposer, Question, QuestionHandler
 from kvstore.raft.replicated import Peer, RaftProposer, RaftSettings
+from kvstore.storage.dirlock import DataDirLock
 from kvstore.storage.effects import Effects
 from kvstore.storage.store import MvccStore
 from kvstore.watch.hub import WatchHub
@@ -117,6 +118,8 @@ class KvServer:
         self._monitoring: MonitoringServer | None = None
         #: ends the streams that require a leader while this member has none
         self._leaders: LeaderWatch | None = None
+        #: held from ``start`` to the end of ``aclose``: one member per data dir
+        self._dir_lock = DataDirLock(config.storage.data_dir)
         self.identity = Identity(cluster_id=0, member_id=member_id)
         self.identity.cluster_id = self._cluster_id()
 
@@ -146,6 +149,7 @@ class KvServer:
             await self._proposer.settled()
 
     async def start(self) -> None:
+        self._dir_lock.acquire()
         store = self._store = await asyncio.to_thread(MvccStore, self.config.storage)
         store.start()
         # as etcd: once the data dir exists, the flags naming the cluster are ignored
@@ -404,6 +408,7 @@ class KvServer:
             await self._proposer.aclose()
         if self._store is not None:
             await asyncio.to_thread(self._store.close)
+        self._dir_lock.release()
         logger.info("stopped name=%s", self.config.name)
 
 
