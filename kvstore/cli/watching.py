@@ -241,7 +241,11 @@ class _Interactive:
             click.echo(f"Invalid command {line} ({exc.format_message()})", err=True)
             return
         watch = self._client.watch(
-            start, end or None, start_revision=params["rev"], prev_kv=params["prev_kv"]
+            start,
+            end or None,
+            start_revision=params["rev"],
+            prev_kv=params["prev_kv"],
+            progress_notify=params["progress_notify"],
         )
         self._watches.append(watch)
         self._tasks.append(asyncio.ensure_future(self._print(watch, command or [])))
