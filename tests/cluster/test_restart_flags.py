@@ -57,10 +57,7 @@ def test_a_cluster_members_data_dir_does_not_start_alone(tmp_path: Path) -> None
         argv = cluster.argv(member)
         at = argv.index("--initial-cluster")
         member.server.argv = argv[:at] + argv[at + 2 :]  # no peers named at all
-        member.server.start(wait=False)
-        assert member.server.proc is not None
-        assert member.server.proc.wait(timeout=30) == 1
-        member.server.proc = None
+        assert member.server.run_to_exit() == 1
         assert "belongs to a member of a cluster" in member.server.log()
         # it starts again with its peers
         cluster.start(member)
@@ -74,10 +71,5 @@ def test_a_data_dir_without_peers_cannot_form_a_cluster(tmp_path: Path) -> None:
     (tmp_path / "secret").write_text("s3cret")
     peers = f"solo=http://127.0.0.1:{free_port()},other=http://127.0.0.1:{free_port()}"
     server.argv += ["--initial-cluster", peers, "--peer-secret-file", str(tmp_path / "secret")]
-    server.start(wait=False)
-    try:
-        assert server.proc is not None
-        assert server.proc.wait(timeout=30) == 1
-    finally:
-        server.kill()
+    assert server.run_to_exit() == 1
     assert "belongs to a member without peers" in server.log()

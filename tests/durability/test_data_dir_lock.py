@@ -33,12 +33,7 @@ def test_a_second_member_on_a_data_dir_in_use_is_refused(tmp_path: Path) -> None
     assert second.data_dir == first.data_dir and second.client_port != first.client_port
     with running(first):
         _put(first.endpoint, b"k", b"one")
-        second.start(wait=False)
-        try:
-            assert second.proc is not None
-            assert second.proc.wait(timeout=30) == 1
-        finally:
-            second.kill()
+        assert second.run_to_exit() == 1
         assert first.proc is not None
         assert f"is in use by another process (pid {first.proc.pid})" in second.log()
         _put(first.endpoint, b"k", b"two")  # the first goes on, alone

@@ -88,6 +88,16 @@ class ServerProcess:
         if wait:
             self.wait_ready()
 
+    def run_to_exit(self, timeout: float = 30.0) -> int:
+        """Start a server that should refuse to run; its exit status (it is
+        killed and reaped if it is still running after ``timeout``)."""
+        self.start(wait=False)
+        try:
+            assert self.proc is not None
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.kill()
+
     def wait_ready(self, timeout: float = 20.0) -> None:
         def ready() -> bool:
             assert self.proc is not None
