@@ -93,7 +93,7 @@ async def _hold(
 def lock_command(ctx: click.Context, name: str, command: tuple[str, ...], ttl: int) -> None:
     """Acquire lock NAME; print its key and hold it until Ctrl-C, or run COMMAND
     while holding it (with ETCD_LOCK_KEY and ETCD_LOCK_REV set). Options may come
-    before a ``--`` that starts COMMAND: ``lock L --ttl 5 -- make deploy``."""
+    before a -- that starts COMMAND: lock L --ttl 5 -- make deploy."""
     command = (*command, *(exec_tail(ctx) or ()))
     sess = session()
     status = until_done(lambda stop: _hold(sess, sess.client().client, name, ttl, command, stop))
