@@ -83,10 +83,15 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         raft = self._ms.raft("MemberRemove")
         async with self._ms.change:
             target = self._ms.find(request.ID)
-            if raft.status().leader_id == request.ID:
+            if self._m.identity.member_id == request.ID:
+                # pysyncobj's leader drops a removed voter's links as it
+                # appends the change: this member would never hear its removal
+                # commit (its request timed out, its record stayed listed)
                 raise MemberError(
-                    "kvstore: cannot remove the leader; move leadership first (move-leader)"
+                    "kvstore: a member cannot remove itself; send the removal to another member"
                 )
+            if raft.status().leader_id == request.ID:
+                await self._ms.step_aside(raft, request.ID)
             if not target.isLearner:  # a learner is in no Raft membership
                 await raft.remove_member(peer_address(target.peerURLs[0]))
             await raft.propose(

@@ -8,6 +8,7 @@ Shared by the Cluster service (member add/remove/list/promote), Maintenance
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from kvstore.api.context import Member
@@ -15,6 +16,7 @@ from kvstore.api.ids import member_id_of, peer_address
 from kvstore.errors import (
     BadLeaderTransfereeError,
     KvError,
+    LeaderTransferTimeoutError,
     LearnerNotReadyError,
     MemberError,
     MemberNotFoundError,
@@ -22,6 +24,7 @@ from kvstore.errors import (
     UnsupportedError,
 )
 from kvstore.pb import command_pb2, rpc_pb2
+from kvstore.raft.proposer import Answer
 from kvstore.raft.replicated import ALREADY_VOTER, Peer, RaftProposer
 
 logger = logging.getLogger(__name__)
@@ -33,12 +36,19 @@ LEARNER_PROGRESS = "learner_progress"
 LEARNER_READY = 0.9
 #: seconds between the leader's looks at a learner it is to promote
 AUTO_PROMOTE_INTERVAL = 0.5
+#: a question for the leader (with its own member ID), from a member removing
+#: it: hand leadership to another voter (see ``step_aside``)
+STEP_DOWN = "step_down"
+#: seconds between looks at who leads while the leader hands over
+STEP_ASIDE_POLL = 0.05
 
 
 class Membership:
     def __init__(self, member: Member) -> None:
         self._m = member
         self.change = asyncio.Lock()
+        #: this leader handing leadership over, asked by a member removing it
+        self._handover: asyncio.Task[None] | None = None
 
     def members(self) -> list[rpc_pb2.Member]:
         cfg = self._m.config
@@ -105,6 +115,55 @@ class Membership:
             # address before it turns voter: it never waits for a heartbeat
             await raft.add_member(peer)
         await raft.propose(self.record(promoted))
+
+    async def step_aside(self, raft: RaftProposer, leader_id: int) -> None:
+        """Have another voter lead before the leader ``leader_id`` is removed
+        by this member (a follower). pysyncobj's leader cannot remove itself;
+        etcd's is removed and then steps down. Here it is asked over the peer
+        link to hand leadership to its most caught-up other voter first (as
+        MoveLeader does). Under ``change``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._m.config.request_timeout
+        await raft.ask_leader((STEP_DOWN, leader_id))
+        while raft.status().leader_id in (leader_id, 0):
+            if loop.time() >= deadline:
+                raise LeaderTransferTimeoutError()
+            await asyncio.sleep(STEP_ASIDE_POLL)
+        # a leader takes membership changes once an entry of its term is
+        # committed: a read barrier waits for that
+        await raft.read_barrier()
+
+    def answer_step_down(self, raft: RaftProposer, leader_id: int) -> Answer:
+        """On the leader, asked by a member that is removing it (event loop):
+        start handing leadership over, once at a time."""
+        idle = self._handover is None or self._handover.done()
+        if idle and raft.is_leader() and leader_id == self._m.identity.member_id:
+            deadline = asyncio.get_running_loop().time() + self._m.config.request_timeout
+            self._handover = asyncio.ensure_future(self._hand_over_asked(raft, leader_id, deadline))
+        return 0, 0
+
+    async def _hand_over_asked(self, raft: RaftProposer, leader_id: int, deadline: float) -> None:
+        try:
+            await self._hand_over(raft, leader_id, deadline)
+        except KvError as err:  # the asking member sees no new leader and says so
+            logger.warning("leadership not handed over for a removal: %s", err.message)
+
+    async def _hand_over(self, raft: RaftProposer, leader_id: int, deadline: float) -> None:
+        voters = {
+            peer_address(m.peerURLs[0]): m
+            for m in self.members()
+            if not m.isLearner and leader_id != m.ID and m.peerURLs
+        }
+        order = raft.caught_up_first(list(voters))
+        if not order:
+            raise MemberError("kvstore: cannot remove the only voter")
+        await raft.move_leader(order[0], voters[order[0]].ID, deadline)
+
+    async def aclose(self) -> None:
+        if self._handover is not None:
+            self._handover.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._handover
 
     async def promote_caught_up(self, raft: RaftProposer) -> None:
         """On the leader, for as long as this member runs: promote the learner

@@ -33,7 +33,7 @@ from kvstore.api.leaderwatch import LeaderWatch
 from kvstore.api.learner import learner_gate
 from kvstore.api.lease import LeaseService
 from kvstore.api.maintenance import MaintenanceService
-from kvstore.api.membership import LEARNER_PROGRESS, Membership
+from kvstore.api.membership import LEARNER_PROGRESS, STEP_DOWN, Membership
 from kvstore.api.monitoring import MonitoringServer
 from kvstore.api.registry import Handler, WrappingServer
 from kvstore.api.watch import WatchService
@@ -118,6 +118,7 @@ class KvServer:
         self._monitoring: MonitoringServer | None = None
         #: ends the streams that require a leader while this member has none
         self._leaders: LeaderWatch | None = None
+        self._membership: Membership | None = None
         #: held from ``start`` to the end of ``aclose``: one member per data dir
         self._dir_lock = DataDirLock(config.storage.data_dir)
         self.identity = Identity(cluster_id=0, member_id=member_id)
@@ -202,7 +203,7 @@ class KvServer:
         rpc_pb2_grpc.add_KVServicer_to_server(KVService(member), etcd)
         rpc_pb2_grpc.add_WatchServicer_to_server(WatchService(member), etcd)
         rpc_pb2_grpc.add_LeaseServicer_to_server(LeaseService(member), etcd)
-        membership = Membership(member)
+        membership = self._membership = Membership(member)
         rpc_pb2_grpc.add_ClusterServicer_to_server(ClusterService(member, membership), etcd)
         rpc_pb2_grpc.add_MaintenanceServicer_to_server(MaintenanceService(member, membership), etcd)
         rpc_pb2_grpc.add_AuthServicer_to_server(AuthService(member), etcd)
@@ -298,6 +299,9 @@ class KvServer:
     def _answer(self, lessor: Lessor, question: Question) -> Answer:
         """What this member, as leader, answers the others (event loop)."""
         kind, member_id = question
+        if kind == STEP_DOWN:
+            assert isinstance(self._proposer, RaftProposer) and self._membership is not None
+            return self._membership.answer_step_down(self._proposer, member_id)
         if kind != LEARNER_PROGRESS:
             return lessor.answer(question)
         assert isinstance(self._proposer, RaftProposer) and self._store is not None
@@ -387,6 +391,8 @@ class KvServer:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._membership is not None:
+            await self._membership.aclose()
         if self._promotion is not None:
             # not cancelled: a Raft node half made in its thread would run on
             with contextlib.suppress(Exception):

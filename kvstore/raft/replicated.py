@@ -557,6 +557,15 @@ class RaftProposer:
 
     # ---- state ----------------------------------------------------------------
 
+    def caught_up_first(self, addresses: list[str]) -> list[str]:
+        """``addresses`` (of voters), the one that has acknowledged most of
+        this leader's log first."""
+        acknowledged = {
+            str(getattr(node, "address", "")): index
+            for node, index in self.node.match_indexes().items()
+        }
+        return sorted(addresses, key=lambda address: -acknowledged.get(address, -1))
+
     def voters(self) -> int:
         """How many voters this member's Raft membership has (itself included)."""
         node = self._node
