@@ -118,6 +118,7 @@ class KvServer:
         self._monitoring: MonitoringServer | None = None
         #: ends the streams that require a leader while this member has none
         self._leaders: LeaderWatch | None = None
+        #: member list and changes; answers a removal's STEP_DOWN question here
         self._membership: Membership | None = None
         #: held from ``start`` to the end of ``aclose``: one member per data dir
         self._dir_lock = DataDirLock(config.storage.data_dir)
