@@ -138,26 +138,25 @@ class Membership:
         start handing leadership over, once at a time."""
         idle = self._handover is None or self._handover.done()
         if idle and raft.is_leader() and leader_id == self._m.identity.member_id:
-            deadline = asyncio.get_running_loop().time() + self._m.config.request_timeout
-            self._handover = asyncio.ensure_future(self._hand_over_asked(raft, leader_id, deadline))
+            self._handover = asyncio.ensure_future(self._hand_over(raft, leader_id))
         return 0, 0
 
-    async def _hand_over_asked(self, raft: RaftProposer, leader_id: int, deadline: float) -> None:
-        try:
-            await self._hand_over(raft, leader_id, deadline)
-        except KvError as err:  # the asking member sees no new leader and says so
-            logger.warning("leadership not handed over for a removal: %s", err.message)
-
-    async def _hand_over(self, raft: RaftProposer, leader_id: int, deadline: float) -> None:
+    async def _hand_over(self, raft: RaftProposer, leader_id: int) -> None:
+        """MoveLeader to the voter other than ``leader_id`` that has
+        acknowledged most of the log; the asking member waits for a new
+        leader, and says so if none comes."""
         voters = {
-            peer_address(m.peerURLs[0]): m
+            peer_address(m.peerURLs[0]): m.ID
             for m in self.members()
             if not m.isLearner and leader_id != m.ID and m.peerURLs
         }
         order = raft.caught_up_first(list(voters))
-        if not order:
-            raise MemberError("kvstore: cannot remove the only voter")
-        await raft.move_leader(order[0], voters[order[0]].ID, deadline)
+        try:
+            if not order:
+                raise MemberError("kvstore: cannot remove the only voter")
+            await self.move_leader(voters[order[0]])
+        except KvError as err:
+            logger.warning("leadership not handed over for a removal: %s", err.message)
 
     async def aclose(self) -> None:
         if self._handover is not None:
