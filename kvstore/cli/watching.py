@@ -141,6 +141,15 @@ def run_for_event(command: list[str], revision: int, event: Event) -> str | None
     return f"command [{quoted}] error ({reason})"
 
 
+def _command(ctx: click.Context) -> list[str]:
+    """The command to run per event (none: empty); a ``--`` with nothing
+    after it is etcdctl's usage error."""
+    command = exec_tail(ctx)
+    if command == []:
+        raise BadArgs("bad number of arguments (found separator --, but no commands)")
+    return command or []
+
+
 def _command_failed(line: str) -> click.exceptions.Exit:
     click.echo(line, err=True)
     return click.exceptions.Exit(1)
@@ -229,9 +238,7 @@ class _Interactive:
         except click.UsageError as exc:
             raise BadArgs(exc.format_message()) from exc
         params = ctx.params
-        command = exec_tail(ctx)
-        if command == []:
-            raise BadArgs("bad number of arguments (found separator --, but no commands)")
+        command = _command(ctx)
         if params["key"] is None:
             click.echo(f"Invalid command {line} (bad number of arguments)", err=True)
             return
@@ -248,7 +255,7 @@ class _Interactive:
             progress_notify=params["progress_notify"],
         )
         self._watches.append(watch)
-        self._tasks.append(asyncio.ensure_future(self._print(watch, command or [])))
+        self._tasks.append(asyncio.ensure_future(self._print(watch, command)))
 
     async def _print(self, watch: Watch, command: list[str]) -> None:
         try:
@@ -326,16 +333,14 @@ def watch_command(
     if interactive:
         until_done(lambda stop: _interactive(sess, sess.client().client, stop))
         return
-    command = exec_tail(ctx)
-    if command == []:
-        raise BadArgs("bad number of arguments (found separator --, but no commands)")
+    command = _command(ctx)
     if key is None:
         raise BadArgs("bad number of arguments")
     start, end = key_range(key, range_end, prefix, False)
     watch = sess.client().watch(
         start, end or None, start_revision=rev, prev_kv=prev_kv, progress_notify=progress_notify
     )
-    _watch_once(sess, watch, command or [])
+    _watch_once(sess, watch, command)
 
 
 def register(group: click.Group) -> None:
