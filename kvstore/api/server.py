@@ -295,6 +295,7 @@ class KvServer:
             self._on_fatal,
             answer,
             resolve=self._member_at,
+            is_removed=self._member_removed,
         )
 
     def _answer(self, lessor: Lessor, question: Question) -> Answer:
@@ -320,6 +321,13 @@ class KvServer:
             if record is not None and any(peer_address(u) == address for u in record.peerURLs):
                 return member_id
         return None
+
+    def _member_removed(self, member_id: int) -> bool:
+        """The member list records ``member_id`` as removed (any thread)."""
+        assert self._store is not None
+        with self._store.read() as view:
+            stored = view.members()
+        return member_id in stored and stored[member_id] is None
 
     def _starts_as_learner(self, member_id: int) -> bool:
         """As its member record says; a member joining a running cluster

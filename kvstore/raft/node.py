@@ -55,6 +55,7 @@ from pysyncobj.tcp_connection import CONNECTION_STATE
 from pysyncobj.transport import TCPTransport
 
 from kvstore.durations import Durations
+from kvstore.errors import MemberRemovedError
 from kvstore.fsync import fsync_path
 from kvstore.raft import (
     clock,
@@ -63,6 +64,7 @@ from kvstore.raft import (
     paircommit,
     prevote,
     readindex,
+    removal,
     rtt,
     transfer,
 )
@@ -239,6 +241,14 @@ class DurableTransport(TCPTransport):  # type: ignore[misc]
         if conn.encryptor is not None and not conn.sendRandKey:
             super()._onIncomingMessageReceived(conn, message)  # the key exchange comes first
             return
+        if isinstance(message, list) and (
+            not message or message[0] not in self._onUtilityMessageCallbacks
+        ):
+            # a question this member does not know (pysyncobj would take the
+            # list for a node address and fail on it)
+            conn.disconnect()
+            self._unknownConnections.discard(conn)
+            return
         links = self._syncObj.learner_links
         address = links.named(message)
         if address is None and message != "readonly":
@@ -307,12 +317,15 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         commit_hold: float = 0.0,
         heartbeat: float = 0.0,
         learner_links: LearnerLinks | None = None,
+        removal_check: removal.RemovalCheck | None = None,
     ) -> None:
         #: read by DurableTransport while pysyncobj builds it (inside __init__)
         self.peer_tls = peer_tls
         #: default: named after this node, admitting every named link
         self.learner_links = learner_links or LearnerLinks(self_address or "", None)
         self._frame_cipher = frame_cipher
+        #: a voter that hears no leader asks whether it was removed (``removal``)
+        self._removal = removal_check
         self._fsm = fsm
         self._on_applied = on_applied
         self._on_released = on_released
@@ -365,6 +378,10 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         serializer.cancelTransmisstion = self._sender.cancel
         self._watch_meta()
         self._watch_rewrites()
+        if removal_check is not None:
+            self._SyncObj__transport.setOnUtilityMessageCallback(
+                removal.QUESTION, self._answer_removal
+            )
         # pysyncobj (in batch mode) only looks at new proposals on its next tick
         # and sends them on its next heartbeat; wake it up instead.
         self._waker = PipeNotifier(self._poller)
@@ -467,6 +484,7 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         self._run_tick_calls()
         self._reads_tick()
         self._probe_peers()
+        self._check_removal()
 
     def _probe_peers(self) -> None:
         """Ping every linked peer once per probe interval (see ``rtt``)."""
@@ -476,6 +494,46 @@ class RaftNode(SyncObj):  # type: ignore[misc]
         transport = self._SyncObj__transport
         for node in transport.connected():
             transport.send(node, rtt.ping(now))
+
+    def _check_removal(self) -> None:
+        """A voter that has heard no leader for a while asks the others
+        whether it was removed, and stops if so (``removal``)."""
+        check = self._removal
+        if check is None or self._SyncObj__selfNode is None or self._isLeader():
+            return
+        now = clock.now()
+        if not check.due(now, self._prevote.heard_at):
+            return
+        conf = self._SyncObj__conf
+        tls: PeerTLS | None = self.peer_tls
+
+        def link() -> PeerConnection:
+            conn = PeerConnection(
+                poller=self._poller,
+                timeout=conf.connectionTimeout,
+                sendBufferSize=conf.sendBufferSize,
+                recvBufferSize=conf.recvBufferSize,
+                keepalive=conf.tcp_keepalive,
+                ssl_context=tls.client if tls is not None else None,
+            )
+            conn.encryptor = self._frame_cipher
+            return conn
+
+        peers = [(node.ip, node.port) for node in self._SyncObj__otherNodes]
+        check.ask(now, peers, link, lambda: int(self.raftLastApplied), self._removed)
+
+    def _answer_removal(self, args: list[Any], callback: Callable[[Any, Any], None]) -> None:
+        """A peer asks whether a member was removed (pysyncobj utility message)."""
+        assert self._removal is not None
+        callback(self._removal.answer(args, int(self.raftLastApplied)), None)
+
+    def _removed(self) -> None:
+        logger.error(
+            "this member was removed from the cluster (a peer that applied the "
+            "removal said so) member_id=%x",
+            self._removal.member_id if self._removal is not None else 0,
+        )
+        self._on_fatal(MemberRemovedError())
 
     def _run_tick_calls(self) -> None:
         while self._tick_calls:
@@ -1052,6 +1110,8 @@ class RaftNode(SyncObj):  # type: ignore[misc]
 
     def _doDestroy(self) -> None:
         self.commit_held()
+        if self._removal is not None:
+            self._removal.close()
         super()._doDestroy()
         self._snapshots.stop()
         self._sender.stop()

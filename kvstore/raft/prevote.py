@@ -90,6 +90,11 @@ class PreVote:
         """Campaign without asking (a lone voter: the round is its own yes)."""
         self._passed = term
 
+    @property
+    def heard_at(self) -> float:
+        """When an append-entries from a leader last arrived (-inf: never)."""
+        return self._heard
+
     # ---- the asked voter --------------------------------------------------------------
 
     def heard_leader(self, now: float) -> None:

@@ -42,7 +42,7 @@ from kvstore.errors import (
     UnavailableError,
 )
 from kvstore.pb import command_pb2, kv_pb2, rpc_pb2
-from kvstore.raft import leaderask
+from kvstore.raft import clock, leaderask
 from kvstore.raft.frames import FrameCipher
 from kvstore.raft.fsm import Applied, Duplicate, StateMachine
 from kvstore.raft.learnerlinks import LearnerLinks
@@ -58,6 +58,7 @@ from kvstore.raft.proposer import (
     RaftStatus,
     notify,
 )
+from kvstore.raft.removal import AFTER_TIMEOUTS, RemovalCheck
 from kvstore.storage.effects import Effects
 
 logger = logging.getLogger(__name__)
@@ -146,12 +147,15 @@ class RaftProposer:
         on_fatal: Callable[[BaseException], None],
         answer: QuestionHandler,
         resolve: Callable[[str], int | None] | None = None,
+        is_removed: Callable[[int], bool] | None = None,
     ) -> None:
         self._fsm = fsm
         self._answer = answer
         #: the member ID of a peer address this member was not started with
         #: (one added later), from the replicated member list
         self._resolve_member = resolve
+        #: whether the replicated member list says a member was removed
+        self._is_removed = is_removed
         self._me = me
         self._peers = peers
         self._settings = settings
@@ -244,6 +248,7 @@ class RaftProposer:
             s.commit_hold,
             s.heartbeat,
             LearnerLinks(self._me.address, self._is_member),
+            None if self._learner else self._removal_check(),
         )
         if self._learner:
             return
@@ -736,6 +741,16 @@ class RaftProposer:
                 elif reason not in (FAIL_REASON.REQUEST_DENIED, FAIL_REASON.NOT_LEADER):
                     raise _failure(reason)
             await asyncio.sleep(TRANSFER_POLL)
+
+    def _removal_check(self) -> RemovalCheck:
+        """How this voter learns it was removed (see ``removal``)."""
+        removed = self._is_removed
+        return RemovalCheck(
+            self._me.member_id,
+            removed if removed is not None else (lambda member_id: False),
+            after=AFTER_TIMEOUTS * self._settings.election_timeout_max,
+            started=clock.now(),
+        )
 
     def _is_member(self, address: str) -> bool:
         """The replicated member list has a member at ``address`` (tick thread):

@@ -73,3 +73,19 @@ def test_member_with_a_peer_certificate_of_another_ca_cannot_join(tmp_path: Path
         assert cluster.status(m1).header.revision > 1
     finally:
         cluster.stop()
+
+
+def test_a_voter_removed_over_peer_tls_learns_it_and_stops(tmp_path: Path) -> None:
+    """Its question (is this member removed?) goes over a TLS link of its own."""
+    certs = Certs.make(tmp_path / "certs")
+    with tls_cluster(tmp_path / "cluster", certs, peer_tls=True) as cluster:
+        target = cluster.lowest  # it opens no Raft link to anyone
+        others = [m for m in cluster.members if m is not target]
+        member_id = cluster.status(target).header.member_id
+        via = Ctl(others[0].server.url, certs=certs)
+        via.ok("member", "remove", f"{member_id:x}")
+        assert target.server.proc is not None
+        assert target.server.proc.wait(timeout=40) == 1
+        target.server.proc = None
+        assert "this member was removed from the cluster" in target.server.log()
+        via.ok("put", "after", "1")
