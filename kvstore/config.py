@@ -123,6 +123,18 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class AutoCompaction:
+    """etcd's --auto-compaction-mode and --auto-compaction-retention."""
+
+    #: "periodic" (retention in seconds) or "revision" (retention in revisions)
+    mode: str = "periodic"
+    #: history kept; 0: no auto-compaction (etcd's default)
+    retention: float = 0.0
+    #: seconds between the revision mode's looks (etcd's fixed 5 minutes)
+    revision_interval: float = 300.0
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     name: str
     storage: StorageConfig
@@ -142,5 +154,6 @@ class ServerConfig:
     #: A proposal waits this long before "etcdserver: request timed out".
     request_timeout: float = 7.0
     max_request_bytes: int = MAX_REQUEST_BYTES
+    auto_compaction: AutoCompaction = field(default_factory=AutoCompaction)
     #: Seconds the server waits for in-flight calls on shutdown.
     shutdown_grace: float = 2.0

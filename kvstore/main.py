@@ -22,6 +22,7 @@ from kvstore.config import (
     DEFAULT_CLIENT_URL,
     MAX_REQUEST_BYTES,
     AuthConfig,
+    AutoCompaction,
     ClusterConfig,
     JwtConfig,
     LeaseConfig,
@@ -45,6 +46,24 @@ def duration(text: str) -> float:
     if not match:
         raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 500ms, 10s, 10m)")
     return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_GO_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration(text: str) -> float:
+    """Seconds in a Go duration (``time.ParseDuration``: 90s, 1h30m, 1.5h);
+    a ValueError with Go's message otherwise."""
+    rest = text[1:] if text[:1] in "+-" else text
+    if rest == "0":
+        return 0.0
+    parts = _GO_DURATION.findall(rest)
+    if not rest or "".join(number + unit for number, unit in parts) != rest:
+        kind = "missing unit in" if rest.replace(".", "").isdigit() else "invalid"
+        raise ValueError(f'time: {kind} duration "{text}"')
+    seconds = sum(float(number) * _GO_UNIT[unit] for number, unit in parts)
+    return -seconds if text.startswith("-") else seconds
 
 
 def _split_urls(text: str) -> tuple[str, ...]:
@@ -163,6 +182,16 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quota-backend-bytes", type=int, default=8 * 1024**3)
     p.add_argument("--max-request-bytes", type=int, default=MAX_REQUEST_BYTES)
+    p.add_argument(
+        "--auto-compaction-mode",
+        default="periodic",
+        help="periodic (retention: a duration, or hours) or revision (retention: revisions)",
+    )
+    p.add_argument(
+        "--auto-compaction-retention",
+        default="0",
+        help="history kept by auto-compaction, 0 for none (e.g. 1 = 1h, 30m, or 1000 revisions)",
+    )
     p.add_argument("--experimental-watch-progress-notify-interval", type=duration, default=600.0)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
     p.add_argument("--log-format", default="json", choices=["json", "text"])
@@ -187,6 +216,24 @@ def parse_initial_cluster(text: str) -> tuple[PeerConfig, ...]:
     if len({p.name for p in peers}) != len(peers):
         raise UsageError("--initial-cluster: member names must be unique")
     return tuple(peers)
+
+
+def auto_compaction(mode: str, retention: str) -> AutoCompaction:
+    """etcd's rules: a bare integer is hours (periodic) or revisions
+    (revision); anything else is a Go duration."""
+    if mode not in ("periodic", "revision"):
+        raise UsageError(f'unknown auto-compaction-mode "{mode}"')
+    if retention.isdigit():
+        amount = float(int(retention))
+        return AutoCompaction(mode, amount * 3600.0 if mode == "periodic" else amount)
+    try:
+        seconds = go_duration(retention)
+    except ValueError as exc:
+        raise UsageError(f"error parsing CompactionRetention: {exc}") from exc
+    if seconds < 0:
+        raise UsageError(f"--auto-compaction-retention {retention!r} is negative")
+    # (as etcd: a duration given in revision mode counts its nanoseconds)
+    return AutoCompaction(mode, seconds if mode == "periodic" else float(int(seconds * 1e9)))
 
 
 def build_cluster(args: argparse.Namespace) -> tuple[ClusterConfig | None, tuple[str, ...]]:
@@ -351,6 +398,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
             progress_notify_interval=args.experimental_watch_progress_notify_interval
         ),
         max_request_bytes=args.max_request_bytes,
+        auto_compaction=auto_compaction(args.auto_compaction_mode, args.auto_compaction_retention),
         request_timeout=args.request_timeout,
         client_tls=client_tls,
         auth=auth,

@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from kvstore.api import founding
 from kvstore.api.auth import AuthGuard
 from kvstore.api.auth_service import AuthService
+from kvstore.api.autocompact import AutoCompactor
 from kvstore.api.callctx import with_call_context
 from kvstore.api.calls import CallCounts
 from kvstore.api.cluster import ClusterService
@@ -235,12 +236,22 @@ class KvServer:
             await self._monitoring.start()
         for name in ["", *SERVICE_NAMES]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        loop = asyncio.get_running_loop()
         if isinstance(proposer, RaftProposer):
-            loop = asyncio.get_running_loop()
             self._background = [
                 loop.create_task(self._publish_self(proposer)),
                 loop.create_task(membership.promote_caught_up(proposer)),
             ]
+        if cfg.auto_compaction.retention > 0:
+            compactor = AutoCompactor(
+                cfg.auto_compaction,
+                lambda: store.revision,
+                proposer.is_leader,
+                lambda revision: proposer.propose(
+                    command_pb2.Command(compaction=rpc_pb2.CompactionRequest(revision=revision))
+                ),
+            )
+            self._background.append(loop.create_task(compactor.run()))
         logger.info(
             "serving name=%s member_id=%x endpoints=%s revision=%d",
             cfg.name,
