@@ -117,6 +117,9 @@ class ClusterConfig:
     tick_period: float = 0.005
     election_timeout_min: float = 0.4
     election_timeout_max: float = 1.0
+    #: refuse membership changes that could cost the quorum (etcd's
+    #: --strict-reconfig-check)
+    strict_reconfig_check: bool = True
     #: log entries (or seconds) before Raft compacts its log into a snapshot
     snapshot_entries: int = 5000
     snapshot_seconds: float = 300.0

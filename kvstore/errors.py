@@ -267,5 +267,20 @@ class BadLeaderTransfereeError(MemberError):
     message = "etcdserver: bad leader transferee"
 
 
+class NotEnoughStartedMembersError(MemberError):
+    """A change that would leave fewer started voters than a quorum (etcd's
+    strict reconfiguration check)."""
+
+    message = "etcdserver: re-configuration failed due to not enough started members"
+
+
+class UnhealthyClusterError(UnavailableError):
+    """A change while this member is not linked to every voter, or a removal
+    that would leave the linked voters short of a quorum (etcd's strict
+    reconfiguration check)."""
+
+    message = "etcdserver: unhealthy cluster"
+
+
 class NotForLearnerError(UnavailableError):
     message = "etcdserver: rpc not supported for learner"

@@ -66,6 +66,16 @@ def go_duration(text: str) -> float:
     return -seconds if text.startswith("-") else seconds
 
 
+def go_bool(text: str) -> bool:
+    """A Go boolean flag's value (``--flag=false``)."""
+    value = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}.get(
+        text.strip().lower()
+    )
+    if value is None:
+        raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+    return value
+
+
 def _split_urls(text: str) -> tuple[str, ...]:
     urls = tuple(u.strip() for u in text.split(",") if u.strip())
     if not urls:
@@ -183,6 +193,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quota-backend-bytes", type=int, default=8 * 1024**3)
     p.add_argument("--max-request-bytes", type=int, default=MAX_REQUEST_BYTES)
     p.add_argument(
+        "--strict-reconfig-check",
+        type=go_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="refuse member changes that could cost the quorum (as etcd; =false to allow)",
+    )
+    p.add_argument(
         "--auto-compaction-mode",
         default="periodic",
         help="periodic (retention: a duration, or hours) or revision (retention: revisions)",
@@ -286,6 +304,7 @@ def build_cluster(args: argparse.Namespace) -> tuple[ClusterConfig | None, tuple
         election_timeout_min=election,
         election_timeout_max=2 * election,
         snapshot_entries=args.snapshot_count,
+        strict_reconfig_check=args.strict_reconfig_check,
     )
     return cluster, advertise
 

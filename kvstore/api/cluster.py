@@ -63,6 +63,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
             learner = request.isLearner or voter_later
             if learner and sum(m.isLearner for m in members) >= MAX_LEARNERS:
                 raise TooManyLearnersError()
+            await self._ms.check_add(raft, request.isLearner)
             mid = member_id_of(url)
             new = rpc_pb2.Member(ID=mid, peerURLs=[url], isLearner=learner)
             await raft.propose(self._ms.record(new, promote_when_caught_up=voter_later))
@@ -83,6 +84,7 @@ class ClusterService(rpc_pb2_grpc.ClusterServicer):
         raft = self._ms.raft("MemberRemove")
         async with self._ms.change:
             target = self._ms.find(request.ID)
+            await self._ms.check_remove(raft, target)  # (etcd checks this first too)
             if self._m.identity.member_id == request.ID:
                 # pysyncobj's leader drops a removed voter's links as it
                 # appends the change: this member would never hear its removal

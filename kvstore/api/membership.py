@@ -21,6 +21,8 @@ from kvstore.errors import (
     MemberError,
     MemberNotFoundError,
     MemberNotLearnerError,
+    NotEnoughStartedMembersError,
+    UnhealthyClusterError,
     UnsupportedError,
 )
 from kvstore.pb import command_pb2, rpc_pb2
@@ -41,6 +43,10 @@ AUTO_PROMOTE_INTERVAL = 0.5
 STEP_DOWN = "step_down"
 #: seconds between looks at who leads while the leader hands over
 STEP_ASIDE_POLL = 0.05
+#: how long a membership change waits for a missing peer link (one reconnecting)
+#: before the strict reconfiguration check refuses it, and how often it looks
+LINK_WAIT = 1.0
+LINK_POLL = 0.05
 
 
 class Membership:
@@ -81,6 +87,71 @@ class Membership:
             raise MemberNotFoundError()
         return member
 
+    # ---- etcd's strict reconfiguration check (--strict-reconfig-check) -------
+    # A voter counts as started once it has published its name; a link counts
+    # when this member's peer link to it is up now (etcd: up for 5 s).
+
+    def _strict(self) -> bool:
+        cluster = self._m.config.cluster
+        return cluster is None or cluster.strict_reconfig_check
+
+    def _voters(self) -> list[rpc_pb2.Member]:
+        return [m for m in self.members() if not m.isLearner]
+
+    async def _unlinked(self, raft: RaftProposer, voters: list[rpc_pb2.Member]) -> set[int]:
+        """The voters other than this member it has no live link to (waiting
+        up to ``LINK_WAIT`` for them)."""
+        me = self._m.identity.member_id
+        others = {m.ID: peer_address(m.peerURLs[0]) for m in voters if me != m.ID and m.peerURLs}
+        deadline = asyncio.get_running_loop().time() + LINK_WAIT
+        while True:
+            linked = raft.linked()
+            missing = {mid for mid, address in others.items() if address not in linked}
+            if not missing or asyncio.get_running_loop().time() >= deadline:
+                return missing
+            await asyncio.sleep(LINK_POLL)
+
+    async def check_add(self, raft: RaftProposer, learner: bool) -> None:
+        """etcd refuses to add a voter unless the voters started, the new one
+        counted, make a quorum; and any member unless this one is linked to
+        every voter."""
+        if not self._strict():
+            return
+        voters = self._voters()
+        if not learner:
+            members, started = len(voters) + 1, sum(bool(m.name) for m in voters)
+            if not (started == 1 and members == 2) and started < members // 2 + 1:
+                raise NotEnoughStartedMembersError()
+        if await self._unlinked(raft, voters):
+            raise UnhealthyClusterError()
+
+    async def check_remove(self, raft: RaftProposer, target: rpc_pb2.Member) -> None:
+        """etcd refuses to remove a voter unless the started voters left make
+        a quorum of those left, and, when the voter is linked (running), the
+        linked voters other than it still make a quorum of today's voters."""
+        if not self._strict() or target.isLearner:
+            return
+        voters = self._voters()
+        rest = [m for m in voters if m.ID != target.ID]
+        if sum(bool(m.name) for m in rest) < len(rest) // 2 + 1:
+            raise NotEnoughStartedMembersError()
+        unlinked = await self._unlinked(raft, voters)
+        if target.ID in unlinked:
+            return  # a member down is not part of the active quorum
+        active = len(voters) - len(unlinked)  # (this member included)
+        if active - 1 < 1 + (len(voters) - 1) // 2:
+            raise UnhealthyClusterError()
+
+    def check_promote(self) -> None:
+        """etcd refuses to promote a learner unless the started voters and
+        it make a quorum of the voters with it."""
+        if not self._strict():
+            return
+        voters = self._voters()
+        members, started = len(voters) + 1, 1 + sum(bool(m.name) for m in voters)
+        if started < members // 2 + 1:
+            raise NotEnoughStartedMembersError()
+
     def record(
         self, member: rpc_pb2.Member, promote_when_caught_up: bool = False
     ) -> command_pb2.Command:
@@ -97,6 +168,8 @@ class Membership:
         if not target.isLearner:
             raise MemberNotLearnerError()
         match, commit = await raft.ask_leader((LEARNER_PROGRESS, target.ID))
+        if match != ALREADY_VOTER:
+            self.check_promote()
         # the learner turns voter when it applies this record
         promoted = rpc_pb2.Member()
         promoted.CopyFrom(target)

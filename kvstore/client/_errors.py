@@ -302,6 +302,14 @@ _NOT_SENT_MARKERS = (
 )
 
 
+#: UNAVAILABLE answers that refuse a request outright: it changed nothing
+_REFUSED_UNAVAILABLE = (
+    "etcdserver: no leader",
+    "etcdserver: unhealthy cluster",
+    "etcdserver: rpc not supported for learner",
+)
+
+
 def was_not_sent(exc: grpc.aio.AioRpcError) -> bool:
     """True when ``exc`` shows the request never reached a server."""
     if exc.code() != grpc.StatusCode.UNAVAILABLE:
@@ -320,7 +328,7 @@ def translate(exc: grpc.aio.AioRpcError, *, mutation: bool = False) -> ClientErr
     code = exc.code()
     message = exc.details() or ""
     sent_and_lost = code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED) or (
-        code == grpc.StatusCode.UNAVAILABLE and not message.startswith("etcdserver: no leader")
+        code == grpc.StatusCode.UNAVAILABLE and not message.startswith(_REFUSED_UNAVAILABLE)
     )
     if mutation and sent_and_lost and not was_not_sent(exc):
         return OutcomeUnknownError(message or code.name, code)

@@ -571,6 +571,13 @@ class RaftProposer:
         }
         return sorted(addresses, key=lambda address: -acknowledged.get(address, -1))
 
+    def linked(self) -> set[str]:
+        """The peer addresses this member has a live link to now."""
+        node = self._node
+        if node is None:
+            return set()
+        return {address for address, _, up in node.peer_links() if up}
+
     def voters(self) -> int:
         """How many voters this member's Raft membership has (itself included)."""
         node = self._node
