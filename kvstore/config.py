@@ -157,6 +157,8 @@ class ServerConfig:
     #: A proposal waits this long before "etcdserver: request timed out".
     request_timeout: float = 7.0
     max_request_bytes: int = MAX_REQUEST_BYTES
+    #: compares, or operations in a txn branch, allowed (etcd's --max-txn-ops)
+    max_txn_ops: int = MAX_TXN_OPS
     auto_compaction: AutoCompaction = field(default_factory=AutoCompaction)
     #: Seconds the server waits for in-flight calls on shutdown.
     shutdown_grace: float = 2.0

@@ -21,6 +21,7 @@ from kvstore.auth.jwt_tokens import JwtKeyError, JwtTokens
 from kvstore.config import (
     DEFAULT_CLIENT_URL,
     MAX_REQUEST_BYTES,
+    MAX_TXN_OPS,
     AuthConfig,
     AutoCompaction,
     ClusterConfig,
@@ -73,6 +74,16 @@ def go_bool(text: str) -> bool:
     )
     if value is None:
         raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
 
 
@@ -192,6 +203,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quota-backend-bytes", type=int, default=8 * 1024**3)
     p.add_argument("--max-request-bytes", type=int, default=MAX_REQUEST_BYTES)
+    p.add_argument(
+        "--max-txn-ops",
+        type=_positive_int,
+        default=MAX_TXN_OPS,
+        help="most compares, or operations in a branch, of one txn (as etcd)",
+    )
     p.add_argument(
         "--strict-reconfig-check",
         type=go_bool,
@@ -417,6 +434,7 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
             progress_notify_interval=args.experimental_watch_progress_notify_interval
         ),
         max_request_bytes=args.max_request_bytes,
+        max_txn_ops=args.max_txn_ops,
         auto_compaction=auto_compaction(args.auto_compaction_mode, args.auto_compaction_retention),
         request_timeout=args.request_timeout,
         client_tls=client_tls,

@@ -92,7 +92,7 @@ class KVService(rpc_pb2_grpc.KVServicer):
 
     @unary
     async def Txn(self, request: rpc_pb2.TxnRequest, context: Ctx) -> rpc_pb2.TxnResponse:
-        validate.check_txn(request)
+        validate.check_txn(request, self._m.config.max_txn_ops)
         # Read-only txns go through the log too: their compares and reads are
         # then linearizable, and they leave the revision unchanged.
         resp = await self._propose(command_pb2.Command(txn=request))

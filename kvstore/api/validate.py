@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kvstore.config import MAX_LEASE_TTL, MAX_TXN_OPS
+from kvstore.config import MAX_LEASE_TTL
 from kvstore.errors import (
     DuplicateKeyError,
     EmptyKeyError,
@@ -65,23 +65,24 @@ def check_delete(req: rpc_pb2.DeleteRangeRequest) -> None:
     _check_key(req.key)
 
 
-def check_txn(req: rpc_pb2.TxnRequest, depth: int = 1) -> None:
+def check_txn(req: rpc_pb2.TxnRequest, max_ops: int, depth: int = 1) -> None:
+    """``max_ops``: compares, or operations of a branch, allowed (--max-txn-ops)."""
     if depth > MAX_TXN_DEPTH:
         # The command wrapping the txn must still decode on every member (the
         # protobuf runtime limits nesting); a member that cannot decode a
         # committed entry has to stop, so refuse it here.
         raise InvalidArgumentError(f"kvstore: txn nested deeper than {MAX_TXN_DEPTH} levels")
-    if max(len(req.compare), len(req.success), len(req.failure)) > MAX_TXN_OPS:
+    if max(len(req.compare), len(req.success), len(req.failure)) > max_ops:
         raise TooManyOpsError()
     for cmp in req.compare:
         _check_key(cmp.key)
     for op in (*req.success, *req.failure):
-        _check_op(op, depth)
+        _check_op(op, max_ops, depth)
     _check_intervals(list(req.success))
     _check_intervals(list(req.failure))
 
 
-def _check_op(op: rpc_pb2.RequestOp, depth: int) -> None:
+def _check_op(op: rpc_pb2.RequestOp, max_ops: int, depth: int) -> None:
     kind = op.WhichOneof("request")
     if kind == "request_range":
         check_range(op.request_range)
@@ -90,7 +91,7 @@ def _check_op(op: rpc_pb2.RequestOp, depth: int) -> None:
     elif kind == "request_delete_range":
         check_delete(op.request_delete_range)
     elif kind == "request_txn":
-        check_txn(op.request_txn, depth + 1)
+        check_txn(op.request_txn, max_ops, depth + 1)
 
 
 class _Deletes:
