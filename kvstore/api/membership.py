@@ -135,9 +135,12 @@ class Membership:
         rest = [m for m in voters if m.ID != target.ID]
         if sum(bool(m.name) for m in rest) < len(rest) // 2 + 1:
             raise NotEnoughStartedMembersError()
+        another = self._m.identity.member_id != target.ID and target.peerURLs
+        if another and peer_address(target.peerURLs[0]) not in raft.linked():
+            return  # a member down is not part of the active quorum
         unlinked = await self._unlinked(raft, voters)
         if target.ID in unlinked:
-            return  # a member down is not part of the active quorum
+            return
         active = len(voters) - len(unlinked)  # (this member included)
         if active - 1 < 1 + (len(voters) - 1) // 2:
             raise UnhealthyClusterError()
