@@ -46,7 +46,9 @@ HOW_TO_READ = [
     "- server CPU µs/op: the CPU time (user + system) of all the system's members together "
     "during the measured window, divided by the operations measured in it; the load "
     "generator's share is not in it. The machine is saturated at 16/128 in flight, so "
-    "this is what throughput there comes down to.",
+    "this is what throughput there comes down to. For watch rows it is per event "
+    "delivered, from the first put to the last event (the puts included); for "
+    "lease.keepalive per keep-alive answered.",
     "- txn.cas: Kubernetes-style compare-and-swap on mod revision over a few hot keys; each "
     "task caches revisions, a failed compare returns the current value (conflict).",
     "- range.list: a paged list (limit, next key = last key + NUL, revision pinned by the "

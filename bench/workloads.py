@@ -211,7 +211,10 @@ def lease_grant(bench: Bench) -> Row:
 def lease_keepalive(bench: Bench) -> Row:
     job = bench.job("keepalive", 1, 0, 1, leases=100, window=64)
     timeout = _START_DELAY + job.warmup + job.duration + job.rpc_timeout + _SLACK
-    result = bench.loadgen.run({0: job}, timeout)[0]
+    pids = [m.pid for m in bench.deployment.running()]
+    with ServerCpu(pids, job.measure_from, job.measure_until) as cpu:
+        result = bench.loadgen.run({0: job}, timeout)[0]
+    result.extra["server_cpu_s"] = cpu.seconds
     row = _row(result, bench.config.timing.duration)
     row["stream"] = "1 stream, 64 requests in flight, 100 leases"
     return row
@@ -261,14 +264,21 @@ def watch(watchers: int, rate: float, count: int) -> Callable[[Bench], Row]:
             in_flight=16 if not rate else 64,
         )
         putter = replace(putter, warmup=0.0, duration=send_seconds + _SLACK / 2)
+        pids = [m.pid for m in bench.deployment.running()]
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
         bench.loadgen.submit(0, putter)
         results = bench.loadgen.collect({0, *jobs}, deadline + 5.0)
+        # puts and their events, from the first put to the last event collected
+        server_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
         puts = results.pop(0)
         seen = merge(results.values())
         first_put = float(puts.extra.get("started_at", 0.0))
         last_event = max(float(r.extra.get("last_event_at", 0.0)) for r in results.values())
         elapsed = max(1e-9, last_event - first_put)
         row: Row = {"ops": seen.ops, "ops_per_s": round(seen.ops / elapsed, 1) if seen.ops else 0.0}
+        if seen.ops:
+            # per event delivered, the puts that made them included
+            row["cpu_us_per_op"] = round(server_cpu / seen.ops * 1e6, 1)
         row.update(latency_ms(seen.latencies))
         row["watchers"] = watchers
         row["puts"] = puts.ops
