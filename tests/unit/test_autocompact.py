@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -51,12 +52,20 @@ async def _advance(world: World, task: asyncio.Future[None], until: float) -> No
         await asyncio.sleep(0)
 
 
-async def _run_until(world: World, compactor: AutoCompactor, until: float) -> None:
+@contextlib.asynccontextmanager
+async def _running(compactor: AutoCompactor) -> AsyncIterator[asyncio.Future[None]]:
     task = asyncio.ensure_future(compactor.run())
-    await _advance(world, task, until)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _run_until(world: World, compactor: AutoCompactor, until: float) -> None:
+    async with _running(compactor) as task:
+        await _advance(world, task, until)
 
 
 @pytest.mark.asyncio
@@ -82,8 +91,7 @@ async def test_only_the_leader_compacts_and_failures_are_retried() -> None:
     world = World()
     world.leader = False
     compactor = world.compactor(AutoCompaction("periodic", 10.0))
-    task = asyncio.ensure_future(compactor.run())
-    try:
+    async with _running(compactor) as task:
         await _advance(world, task, 25.0)
         assert world.compactions == []
         world.leader, world.fail = True, NoLeaderError
@@ -95,10 +103,6 @@ async def test_only_the_leader_compacts_and_failures_are_retried() -> None:
         await _advance(world, task, 40.0)
         assert [at for at, _ in world.compactions] == [25.0, 26.0, 27.0, 28.0, 38.0]
         assert compactor.compacted == world.compactions[-1][1]
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @pytest.mark.asyncio
