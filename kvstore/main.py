@@ -37,18 +37,6 @@ from kvstore.errors import KvError
 
 logger = logging.getLogger(__name__)
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def duration(text: str) -> float:
-    """Go-style durations as etcd takes them: 500ms, 10s, 10m, 1h."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 500ms, 10s, 10m)")
-    return float(match.group(1)) * _UNIT[match.group(2)]
-
-
 _GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _GO_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -65,6 +53,17 @@ def go_duration(text: str) -> float:
         raise ValueError(f'time: {kind} duration "{text}"')
     seconds = sum(float(number) * _GO_UNIT[unit] for number, unit in parts)
     return -seconds if text.startswith("-") else seconds
+
+
+def duration(text: str) -> float:
+    """A Go duration flag, as etcd takes them: 500ms, 10s, 10m, 1h30m."""
+    try:
+        seconds = go_duration(text.strip())
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 500ms, 10s, 10m)")
+    return seconds
 
 
 def go_bool(text: str) -> bool:
