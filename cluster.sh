@@ -15,6 +15,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")" && pwd)"
 DIR="${KVSTORE_CLUSTER_DIR:-$ROOT/.cluster}"
+# seconds stop and restart give a member to exit on SIGTERM before SIGKILL
+STOP_GRACE="${KVSTORE_STOP_GRACE:-15}"
 PY="$ROOT/.venv/bin/python"
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
@@ -43,6 +45,18 @@ client_port() { # member index (1-based), base port
 member_names() { [ -f "$DIR/members" ] && cat "$DIR/members" || true; }
 
 pid_alive() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
+
+# After SIGTERM: wait up to $STOP_GRACE s for member NAME to exit, then SIGKILL it
+# (its data dir lock goes with the process: a member restarted on it can start)
+await_exit() { # name
+  local deadline=$((SECONDS + STOP_GRACE))
+  while pid_alive "$1" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+  if pid_alive "$1"; then
+    kill -9 "$(cat "$DIR/$1.pid")" 2>/dev/null || true
+    sleep 0.2
+  fi
+  rm -f "$DIR/$1.pid"
+}
 
 start_member() { # name
   local name="$1" line
@@ -230,10 +244,7 @@ cmd_stop() {
     if pid_alive "$name"; then kill "$(cat "$DIR/$name.pid")"; fi
   done <"$DIR/members.conf"
   while read -r name _; do
-    local deadline=$((SECONDS + 15))
-    while pid_alive "$name" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-    if pid_alive "$name"; then kill -9 "$(cat "$DIR/$name.pid")"; fi
-    rm -f "$DIR/$name.pid"
+    await_exit "$name"
   done <"$DIR/members.conf"
   echo "stopped"
 }
@@ -257,8 +268,7 @@ cmd_restart() {
   ensure_venv
   if pid_alive "$1"; then
     kill "$(cat "$DIR/$1.pid")"
-    local deadline=$((SECONDS + 15))
-    while pid_alive "$1" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    await_exit "$1"
   fi
   start_member "$1"
   echo "restarted $1"

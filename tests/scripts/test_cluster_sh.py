@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -38,7 +39,7 @@ def _free_base() -> int:
 
 
 def run(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KVSTORE_CLUSTER_DIR": str(tmp / "cluster")}
+    env = {**os.environ, "KVSTORE_CLUSTER_DIR": str(tmp / "cluster"), "KVSTORE_STOP_GRACE": "2"}
     return subprocess.run(
         ["bash", str(REPO_ROOT / "cluster.sh"), *args],
         capture_output=True,
@@ -83,6 +84,16 @@ def test_cluster_sh_lifecycle(tmp_path: Path) -> None:
         wait_until(m1_has_data, timeout=30)
         logs = run(tmp_path, "logs", "m1")
         assert "serving name=m1" in logs.stdout
+
+        # a member that does not exit on SIGTERM (stopped here) is killed after
+        # the grace, and the new one starts on its data dir
+        stuck = int((tmp_path / "cluster" / "m2.pid").read_text())
+        os.kill(stuck, signal.SIGSTOP)
+        restarted = run(tmp_path, "restart", "m2")
+        assert restarted.returncode == 0, restarted.stderr + restarted.stdout
+        assert int((tmp_path / "cluster" / "m2.pid").read_text()) != stuck
+        wait_until(lambda: "serving name=m2" in run(tmp_path, "logs", "m2").stdout, timeout=30)
+        assert "in use by another process" not in run(tmp_path, "logs", "m2").stdout
 
         assert run(tmp_path, "stop").returncode == 0
         assert not list((tmp_path / "cluster").glob("*.pid"))
