@@ -330,10 +330,15 @@ def watch_command(
     """Watch a key or a range for events until interrupted (Ctrl-C exits cleanly);
     with -- COMMAND ..., run COMMAND after each event."""
     sess = session()
+    env_key, env_end = _environment_range()
     if interactive:
         until_done(lambda stop: _interactive(sess, sess.client().client, stop))
         return
     command = _command(ctx)
+    if env_key:
+        if key is not None:
+            raise BadArgs("bad number of arguments (found conflicting environment key)")
+        key, range_end = env_key, env_end or None
     if key is None:
         raise BadArgs("bad number of arguments")
     start, end = key_range(key, range_end, prefix, False)
@@ -341,6 +346,17 @@ def watch_command(
         start, end or None, start_revision=rev, prev_kv=prev_kv, progress_notify=progress_notify
     )
     _watch_once(sess, watch, command)
+
+
+def _environment_range() -> tuple[str, str]:
+    """etcdctl's ``ETCDCTL_WATCH_KEY`` and ``ETCDCTL_WATCH_RANGE_END``: the key
+    (and range end) to watch when none is given as an argument."""
+    key = os.environ.get("ETCDCTL_WATCH_KEY", "")
+    end = os.environ.get("ETCDCTL_WATCH_RANGE_END", "")
+    if end and not key:
+        quoted = go_quote_bytes(end.encode())
+        raise BadArgs(f"ETCDCTL_WATCH_KEY is empty but got ETCDCTL_WATCH_RANGE_END={quoted}")
+    return key, end
 
 
 def register(group: click.Group) -> None:

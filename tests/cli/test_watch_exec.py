@@ -215,3 +215,51 @@ def test_lock_takes_its_options_before_a_separator_and_the_command_after_it(
     refused = kvctl("lock", name, "--ttl", "0", "--", "sh", "-c", f"echo ran > {seen}")
     assert refused.exit_code != 0 and "--ttl" in refused.stderr
     assert seen.read_text() == "-w json\n"
+
+
+def test_the_key_may_come_from_etcdctls_environment(
+    server: ServerProcess, kvctl: Kvctl, ns: str, tmp_path: Path
+) -> None:
+    """``ETCDCTL_WATCH_KEY`` (and ``ETCDCTL_WATCH_RANGE_END``) name the range
+    when no KEY is given; both tools refuse the same misuses the same way."""
+    ctl = Etcdctl(server.url)
+    base = {**ctl.env(), "PYTHONPATH": str(REPO_ROOT)}
+    argv = {
+        "kvctl": lambda *a: _kvctl_argv(server.endpoint, *a),
+        "etcdctl": lambda *a: ctl.argv(*a),
+    }
+    misuses = [
+        ({"ETCDCTL_WATCH_RANGE_END": "fop"}, ("watch", "--", "true")),
+        ({"ETCDCTL_WATCH_KEY": ns + "a"}, ("watch", ns + "b", "--", "true")),
+    ]
+    for extra, args in misuses:
+        answers = {name: _run(make(*args), env={**base, **extra}) for name, make in argv.items()}
+        last = {n: (r.returncode, r.stderr.strip().splitlines()[-1]) for n, r in answers.items()}
+        assert last["kvctl"] == last["etcdctl"], last
+        assert last["kvctl"][0] == 128
+
+    key = ns + "envkey"
+    start = str(_revision(kvctl) + 1)
+    outputs = {name: tmp_path / f"{name}.env" for name in argv}
+    env = {**base, "ETCDCTL_WATCH_KEY": key}
+    script = 'env | grep ^ETCD_WATCH_KEY > "$0"; exit 3'
+    procs = {
+        name: subprocess.Popen(
+            [*make("watch", "--rev", start, "--", "sh", "-c", script), str(outputs[name])],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        for name, make in argv.items()
+    }
+    try:
+        ok(kvctl("put", ns + "other", "x"))  # outside the watched key
+        ok(kvctl("put", key, "v"))
+        for proc in procs.values():
+            proc.wait(timeout=30)
+    finally:
+        for proc in procs.values():
+            reap(proc)  # type: ignore[arg-type]
+    got = {name: path.read_text() for name, path in outputs.items()}
+    assert got["kvctl"] == got["etcdctl"] == f'ETCD_WATCH_KEY="{key}"\n'
