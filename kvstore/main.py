@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import faulthandler
 import logging
+import os
 import re
 import signal
 import sys
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 
 import uvloop
@@ -462,6 +464,56 @@ async def serve(config: ServerConfig) -> int:
     return 1 if failure else 0
 
 
+#: etcd takes every flag ``--foo-bar`` from ``ETCD_FOO_BAR`` too
+ENV_PREFIX = "ETCD_"
+#: ETCD_ variables etcd reads that are not flags
+NOT_FLAGS = frozenset({"ETCD_UNSUPPORTED_ARCH"})
+
+
+def with_environment(
+    p: argparse.ArgumentParser, argv: list[str], environ: Mapping[str, str]
+) -> tuple[list[str], list[tuple[int, str]]]:
+    """``argv`` with the flags ``ETCD_*`` variables set, as etcd takes them (a
+    flag also given on the command line is an error), and the lines to log
+    about them once logging is set up."""
+    options = {
+        option: action
+        for action in p._actions
+        for option in action.option_strings
+        if option.startswith("--") and option not in ("--help", "--version")
+    }
+    given = {options[a.split("=", 1)[0]] for a in argv if a.split("=", 1)[0] in options}
+    flags: list[str] = []
+    notes: list[tuple[int, str]] = []
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name in NOT_FLAGS:
+            continue
+        option = "--" + name[len(ENV_PREFIX) :].lower().replace("_", "-")
+        action = options.get(option)
+        if action is None:
+            notes.append((logging.WARNING, f"unrecognized environment variable {name}={value}"))
+            continue
+        if action in given:
+            raise UsageError(
+                f'conflicting environment variable "{name}" is shadowed by corresponding '
+                "command-line flag (either unset environment variable or disable flag)"
+            )
+        bad = UsageError(f'invalid value "{value}" for {name}: parse error')
+        try:
+            if isinstance(action, argparse._StoreTrueAction):
+                if go_bool(value):
+                    flags.append(option)
+            else:
+                parsed = action.type(value) if callable(action.type) else value
+                if action.choices is not None and parsed not in action.choices:
+                    raise bad
+                flags.append(f"{option}={value}")
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
+            raise bad from exc
+        notes.append((logging.INFO, f"recognized and used environment variable {name}={value}"))
+    return flags + argv, notes
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["controller-manager"]:
@@ -472,9 +524,17 @@ def main(argv: list[str] | None = None) -> int:
         from kvstore.agent.main import main as agent
 
         return agent(argv[1:])
-    args = parser().parse_args(argv)
+    p = parser()
+    try:
+        argv, notes = with_environment(p, argv, os.environ)
+    except UsageError as exc:
+        print(f"kvstore: {exc}", file=sys.stderr)
+        return 2
+    args = p.parse_args(argv)
     level = "warning" if args.log_level == "warn" else args.log_level
     logs.setup(level, args.log_format)
+    for note_level, note in notes:
+        logger.log(note_level, note)
     try:
         config = build_config(args)
     except UsageError as exc:
