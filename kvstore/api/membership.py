@@ -49,6 +49,18 @@ LINK_WAIT = 1.0
 LINK_POLL = 0.05
 
 
+def _started(voters: list[rpc_pb2.Member]) -> int:
+    """Voters that have started: published their name (etcd's ``IsStarted``)."""
+    return sum(bool(m.name) for m in voters)
+
+
+def _require_started_quorum(members: int, started: int) -> None:
+    """etcd's strict reconfiguration rule: ``started`` voters make a quorum of
+    ``members``."""
+    if started < members // 2 + 1:
+        raise NotEnoughStartedMembersError()
+
+
 class Membership:
     def __init__(self, member: Member) -> None:
         self._m = member
@@ -118,10 +130,9 @@ class Membership:
         if not self._strict():
             return
         voters = self._voters()
-        if not learner:
-            members, started = len(voters) + 1, sum(bool(m.name) for m in voters)
-            if not (started == 1 and members == 2) and started < members // 2 + 1:
-                raise NotEnoughStartedMembersError()
+        # (one started voter may take a second: etcd's case of restoring a cluster)
+        if not learner and not (len(voters) == 1 and _started(voters) == 1):
+            _require_started_quorum(len(voters) + 1, _started(voters))
         if await self._unlinked(raft, voters):
             raise UnhealthyClusterError()
 
@@ -133,8 +144,7 @@ class Membership:
             return
         voters = self._voters()
         rest = [m for m in voters if m.ID != target.ID]
-        if sum(bool(m.name) for m in rest) < len(rest) // 2 + 1:
-            raise NotEnoughStartedMembersError()
+        _require_started_quorum(len(rest), _started(rest))
         another = self._m.identity.member_id != target.ID and target.peerURLs
         if another and peer_address(target.peerURLs[0]) not in raft.linked():
             return  # a member down is not part of the active quorum
@@ -151,9 +161,7 @@ class Membership:
         if not self._strict():
             return
         voters = self._voters()
-        members, started = len(voters) + 1, 1 + sum(bool(m.name) for m in voters)
-        if started < members // 2 + 1:
-            raise NotEnoughStartedMembersError()
+        _require_started_quorum(len(voters) + 1, 1 + _started(voters))
 
     def record(
         self, member: rpc_pb2.Member, promote_when_caught_up: bool = False
