@@ -527,15 +527,11 @@ def main(argv: list[str] | None = None) -> int:
     p = parser()
     try:
         argv, notes = with_environment(p, argv, os.environ)
-    except UsageError as exc:
-        print(f"kvstore: {exc}", file=sys.stderr)
-        return 2
-    args = p.parse_args(argv)
-    level = "warning" if args.log_level == "warn" else args.log_level
-    logs.setup(level, args.log_format)
-    for note_level, note in notes:
-        logger.log(note_level, note)
-    try:
+        args = p.parse_args(argv)
+        level = "warning" if args.log_level == "warn" else args.log_level
+        logs.setup(level, args.log_format)
+        for note_level, note in notes:
+            logger.log(note_level, note)
         config = build_config(args)
     except UsageError as exc:
         print(f"kvstore: {exc}", file=sys.stderr)
