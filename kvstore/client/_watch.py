@@ -64,6 +64,12 @@ class _Reconnect(Exception):
     """The stream must be abandoned and re-established elsewhere."""
 
 
+def _cancelling() -> bool:
+    """Whether the running task has been asked to stop (not just the call)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Watch:
     """One watch: ``async with client.watch(...) as w: async for event in w``.
 
@@ -187,6 +193,8 @@ class WatchHub:
         self._progress_wanted = False
         #: ask it once this stream's watches are re-created
         self._progress_due = False
+        #: streams ended under the watches (each one resumed on a new stream)
+        self.streams_lost = 0
 
     def watch(
         self,
@@ -215,7 +223,7 @@ class WatchHub:
             raise ClientError("client is closed")
         self._watches.append(watch)
         self._to_create.append(watch)
-        if self._task is None:
+        if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="watch-hub")
         self._pump()
 
@@ -304,23 +312,40 @@ class WatchHub:
                         raise _Reconnect("watch stream ended")
                     self._dispatch(response)
                     backoff = 0.05
-            except (grpc.aio.AioRpcError, _Reconnect) as exc:
+            except asyncio.CancelledError:
+                if self._closed or _cancelling():
+                    raise
+                # grpc cancelled the call itself (read() raises CancelledError
+                # for a call cancelled locally): the stream is gone, not the hub
+                self._lost(index, _Reconnect("watch call cancelled"))
+            except Exception as exc:  # the hub outlives any one stream
                 if isinstance(exc, grpc.aio.AioRpcError):
                     error = translate(exc)
                     if isinstance(error, AuthError):
                         self._fail_all(error)
-                logger.info(
-                    "watch stream lost endpoint=%s error=%s; resuming elsewhere",
-                    self._conn.config.endpoints[index],
-                    exc,
-                )
-                avoid = index
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
+                self._lost(index, exc)
             finally:
                 self._outbox = None
                 outbox.put_nowait(None)
                 call.cancel()
+            avoid = index
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 1.0)
+
+    def _lost(self, index: int, exc: Exception) -> None:
+        """Log a lost stream; one lost to something unforeseen (a bug, here or
+        in grpc) with its traceback, as the hub resumes all the same."""
+        endpoint = self._conn.config.endpoints[index]
+        self.streams_lost += 1
+        if isinstance(exc, grpc.aio.AioRpcError | _Reconnect):
+            logger.info("watch stream lost endpoint=%s error=%s; resuming elsewhere", endpoint, exc)
+        else:
+            logger.warning(
+                "watch stream failed endpoint=%s error=%r; resuming elsewhere",
+                endpoint,
+                exc,
+                exc_info=exc,
+            )
 
     def _fail_all(self, error: ClientError) -> None:
         for watch in self._watches:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from kvstore.client import Client, Event, EventType, Watch, WatchFilter
+from kvstore.pb import rpc_pb2
 from tests.support.procs import ServerProcess
 from tests.support.progress import next_is_progress
 
@@ -114,3 +117,38 @@ async def test_client_closes_right_after_a_watch_is_abandoned(server: ServerProc
         if not done:
             await client._conn.aclose()  # what frees the read, so the test can end
         assert done, f"aclose still waiting after 10 s (attempt {attempt})"
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [RuntimeError("unforeseen"), asyncio.CancelledError()],
+    ids=["exception", "call-cancelled"],
+)
+async def test_watches_outlive_a_stream_that_fails_unforeseen(
+    client: Client, ns: bytes, failure: BaseException, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream that ends in a way the hub does not expect (a bug, or grpc
+    cancelling the call itself: ``read()`` then raises CancelledError) is
+    resumed like a lost one. The hub used to end with it, and every watch of
+    the client, and every watch created after, waited forever."""
+    hub = client._hub
+    dispatch = hub._dispatch
+    failed: list[int] = []
+
+    def failing_once(pb: rpc_pb2.WatchResponse) -> None:
+        if pb.events and not failed:
+            failed.append(pb.header.revision)
+            raise failure
+        dispatch(pb)
+
+    monkeypatch.setattr(hub, "_dispatch", failing_once)
+    key = ns + b"k"
+    async with client.watch(key) as w:
+        first = await client.put(key, b"1")
+        second = await client.put(key, b"2")
+        events = await take(w, 2)
+    assert failed == [first.revision]
+    assert [e.revision for e in events] == [first.revision, second.revision]
+    async with client.watch(ns + b"later") as later:
+        third = await client.put(ns + b"later", b"3")
+        assert [e.revision for e in await take(later, 1)] == [third.revision]
