@@ -235,8 +235,11 @@ class WatchService(rpc_pb2_grpc.WatchServicer):
             for task in (receiver, ticker):
                 task.cancel()
             for task in (receiver, ticker):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                with contextlib.suppress(asyncio.CancelledError):
+                    try:
+                        await task
+                    except Exception as exc:  # logged; the stream is over
+                        logger.warning("watch stream task failed error=%r", exc, exc_info=exc)
 
     async def _tick(self, stream: WatchStream) -> None:
         interval = self._m.config.watch.progress_notify_interval
