@@ -167,7 +167,17 @@ def _explain(cluster: Cluster, member: Member, watcher: Watcher) -> str:
         said = f"member at revision {status.header.revision}, leader {status.leader:x}"
     except grpc.RpcError as exc:
         said = f"member status: {exc.code().name} {exc.details()}"
-    return f"{said}; last errors: {watcher.errors[-3:]}"
+    hub = watcher.client._hub
+    task = hub._task
+    running = task is not None and not task.done()
+    client = (
+        f"hub task {'running' if running else 'ended'}, streams lost {hub.streams_lost}, "
+        f"create in flight {hub._in_flight is not None}, to create {len(hub._to_create)}"
+    )
+    levels = ('"level": "warning"', '"level": "error"', '"level": "critical"')
+    lines = member.server.log().splitlines()
+    warnings = [line for line in lines if any(level in line for level in levels)]
+    return f"{said}; last errors: {watcher.errors[-3:]}; {client}; member warnings: {warnings[-3:]}"
 
 
 async def _finish(tasks: list[asyncio.Task[None]], grace: float) -> None:
