@@ -11,7 +11,6 @@ import re
 import signal
 import sys
 import urllib.parse
-from collections.abc import Mapping
 from pathlib import Path
 
 import uvloop
@@ -36,6 +35,7 @@ from kvstore.config import (
     WatchConfig,
 )
 from kvstore.errors import KvError
+from kvstore.flagsources import UsageError, config_file, from_config_file, go_bool, with_environment
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +66,6 @@ def duration(text: str) -> float:
     if seconds < 0:
         raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 500ms, 10s, 10m)")
     return seconds
-
-
-def go_bool(text: str) -> bool:
-    """A Go boolean flag's value (``--flag=false``)."""
-    value = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}.get(
-        text.strip().lower()
-    )
-    if value is None:
-        raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
-    return value
 
 
 def _positive_int(text: str) -> int:
@@ -126,6 +116,12 @@ def parser() -> argparse.ArgumentParser:
         prog="kvstore", description="kvstore member: an etcd v3 API server in Python"
     )
     p.add_argument("--version", action="version", version=f"kvstore {__version__}")
+    p.add_argument(
+        "--config-file",
+        default=None,
+        help="etcd's YAML configuration file (flag: value); other flags and ETCD_* "
+        "variables are then ignored (also ETCD_CONFIG_FILE)",
+    )
     p.add_argument("--name", default="default", help="human-readable name of this member")
     p.add_argument("--data-dir", type=Path, help="data directory (default: NAME.kvstore)")
     p.add_argument("--listen-client-urls", type=url_list, default=(DEFAULT_CLIENT_URL,))
@@ -232,10 +228,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
     p.add_argument("--log-format", default="json", choices=["json", "text"])
     return p
-
-
-class UsageError(Exception):
-    """A flag combination that cannot work: reported as one line, exit code 2."""
 
 
 def parse_initial_cluster(text: str) -> tuple[PeerConfig, ...]:
@@ -464,56 +456,6 @@ async def serve(config: ServerConfig) -> int:
     return 1 if failure else 0
 
 
-#: etcd takes every flag ``--foo-bar`` from ``ETCD_FOO_BAR`` too
-ENV_PREFIX = "ETCD_"
-#: ETCD_ variables etcd reads that are not flags
-NOT_FLAGS = frozenset({"ETCD_UNSUPPORTED_ARCH"})
-
-
-def with_environment(
-    p: argparse.ArgumentParser, argv: list[str], environ: Mapping[str, str]
-) -> tuple[list[str], list[tuple[int, str]]]:
-    """``argv`` with the flags ``ETCD_*`` variables set, as etcd takes them (a
-    flag also given on the command line is an error), and the lines to log
-    about them once logging is set up."""
-    options = {
-        option: action
-        for action in p._actions
-        for option in action.option_strings
-        if option.startswith("--") and option not in ("--help", "--version")
-    }
-    given = {options[a.split("=", 1)[0]] for a in argv if a.split("=", 1)[0] in options}
-    flags: list[str] = []
-    notes: list[tuple[int, str]] = []
-    for name, value in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name in NOT_FLAGS:
-            continue
-        option = "--" + name[len(ENV_PREFIX) :].lower().replace("_", "-")
-        action = options.get(option)
-        if action is None:
-            notes.append((logging.WARNING, f"unrecognized environment variable {name}={value}"))
-            continue
-        if action in given:
-            raise UsageError(
-                f'conflicting environment variable "{name}" is shadowed by corresponding '
-                "command-line flag (either unset environment variable or disable flag)"
-            )
-        bad = UsageError(f'invalid value "{value}" for {name}: parse error')
-        try:
-            if isinstance(action, argparse._StoreTrueAction):
-                if go_bool(value):
-                    flags.append(option)
-            else:
-                parsed = action.type(value) if callable(action.type) else value
-                if action.choices is not None and parsed not in action.choices:
-                    raise bad
-                flags.append(f"{option}={value}")
-        except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
-            raise bad from exc
-        notes.append((logging.INFO, f"recognized and used environment variable {name}={value}"))
-    return flags + argv, notes
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["controller-manager"]:
@@ -526,8 +468,13 @@ def main(argv: list[str] | None = None) -> int:
         return agent(argv[1:])
     p = parser()
     try:
-        argv, notes = with_environment(p, argv, os.environ)
         args = p.parse_args(argv)
+        path = config_file(args.config_file, os.environ)
+        if path is not None:  # as etcd: then the only source of flags
+            flags, notes = from_config_file(p, path, lambda action: action.type is duration)
+        else:
+            flags, notes = with_environment(p, argv, os.environ)
+        args = p.parse_args(flags)
         level = "warning" if args.log_level == "warn" else args.log_level
         logs.setup(level, args.log_format)
         for note_level, note in notes:
