@@ -384,6 +384,7 @@ def version_command() -> None:
 def _register() -> None:
     from kvstore.cli import (
         auth,
+        check,
         cluster,
         concurrency,
         explore,
@@ -404,6 +405,7 @@ def _register() -> None:
         concurrency,
         mirror,
         cluster,
+        check,
         auth,
         snapshot,
         explore,
