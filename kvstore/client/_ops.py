@@ -52,6 +52,11 @@ def range_request(
     prefix: bool = False,
     **options: Unpack[RangeOptions],
 ) -> rpc_pb2.RangeRequest:
+    unknown = options.keys() - RangeOptions.__annotations__.keys()
+    if unknown:
+        # **options would otherwise drop a misspelt one silently (rev= for
+        # revision= read the latest state instead of the one asked for)
+        raise TypeError(f"unknown range option(s): {', '.join(sorted(unknown))}")
     k, end = resolve_range(key, range_end, prefix)
     return rpc_pb2.RangeRequest(
         key=k,

@@ -187,3 +187,11 @@ async def test_compaction(fresh_server: ServerProcess) -> None:
         with pytest.raises(CompactedError):
             await anext(pages)
         assert first_page.kvs
+
+
+async def test_a_misspelt_range_option_is_refused_not_ignored(client: Client, ns: bytes) -> None:
+    """``rev=`` for ``revision=`` used to read the latest state without a word."""
+    with pytest.raises(TypeError, match="unknown range option"):
+        await client.get(ns + b"k", rev=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unknown range option"):
+        await client.get_prefix(ns, limt=1)  # type: ignore[call-arg]
