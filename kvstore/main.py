@@ -111,6 +111,33 @@ def metrics_url_list(text: str) -> tuple[str, ...]:
     return urls
 
 
+#: etcd flags that mean nothing in kvstore: accepted (so an etcd command line,
+#: unit file or config file starts it), and each one given is logged with why
+NO_EFFECT = {
+    "--logger": "kvstore logs with its own logger (--log-format json|text)",
+    "--log-outputs": "kvstore logs to stderr",
+    "--log-package-levels": "kvstore logs at one level (--log-level)",
+    "--max-snapshots": "kvstore keeps one snapshot per member",
+    "--max-wals": "kvstore's Raft journal is compacted at each snapshot (--snapshot-count)",
+    "--enable-v2": "kvstore serves only the v3 API",
+    "--experimental-enable-v2v3": "kvstore serves only the v3 API",
+    "--enable-pprof": "kvstore is not a Go program (profile it with py-spy)",
+    "--pre-vote": "kvstore's Raft always runs a pre-vote",
+    "--initial-election-tick-advance": "kvstore's first election waits one election timeout",
+    "--backend-batch-interval": "kvstore commits its store once per Raft batch",
+    "--backend-batch-limit": "kvstore commits its store once per Raft batch",
+    "--experimental-backend-bbolt-freelist-type": "kvstore's store is LMDB, not bbolt",
+    "--experimental-compaction-batch-limit": "kvstore compacts in one pass",
+    "--experimental-corrupt-check-time": "kvstore has no periodic corruption check",
+    "--experimental-initial-corrupt-check": "kvstore has no corruption check at start",
+    "--experimental-warning-apply-duration": "kvstore does not time applies",
+    "--experimental-enable-lease-checkpoint": "kvstore's leader grants every lease a full TTL",
+    "--max-concurrent-streams": "kvstore's gRPC server does not limit streams per connection",
+    "--cors": "kvstore has no HTTP gateway",
+    "--host-whitelist": "kvstore has no HTTP gateway",
+}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kvstore", description="kvstore member: an etcd v3 API server in Python"
@@ -227,7 +254,26 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--experimental-watch-progress-notify-interval", type=duration, default=600.0)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
     p.add_argument("--log-format", default="json", choices=["json", "text"])
+    p.add_argument(
+        "--debug",
+        type=go_bool,
+        nargs="?",
+        const=True,
+        default=False,
+        help="debug-level logging (as --log-level debug)",
+    )
+    ignored = p.add_argument_group("etcd flags with no effect here (accepted, and logged)")
+    for flag, why in NO_EFFECT.items():
+        ignored.add_argument(flag, nargs="?", const="true", default=None, help=why)
     return p
+
+
+def log_no_effect(args: argparse.Namespace) -> None:
+    """Log each etcd flag given that kvstore does not use, and why."""
+    for flag, why in NO_EFFECT.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            logger.warning("flag %s=%s has no effect: %s", flag, value, why)
 
 
 def parse_initial_cluster(text: str) -> tuple[PeerConfig, ...]:
@@ -476,9 +522,11 @@ def main(argv: list[str] | None = None) -> int:
             flags, notes = with_environment(p, argv, os.environ)
         args = p.parse_args(flags)
         level = "warning" if args.log_level == "warn" else args.log_level
+        level = "debug" if args.debug else level
         logs.setup(level, args.log_format)
         for note_level, note in notes:
             logger.log(note_level, note)
+        log_no_effect(args)
         config = build_config(args)
     except UsageError as exc:
         print(f"kvstore: {exc}", file=sys.stderr)
