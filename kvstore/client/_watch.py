@@ -64,6 +64,10 @@ class _Reconnect(Exception):
     """The stream must be abandoned and re-established elsewhere."""
 
 
+class _Unanswered(Exception):
+    """The member left a watch create unanswered: the stream is given up."""
+
+
 def _cancelling() -> bool:
     """Whether the running task has been asked to stop (not just the call)."""
     task = asyncio.current_task()
@@ -195,6 +199,12 @@ class WatchHub:
         self._progress_due = False
         #: streams ended under the watches (each one resumed on a new stream)
         self.streams_lost = 0
+        #: of them, streams given up because a create went unanswered
+        self.creates_unanswered = 0
+        #: the current stream's call, and the timer on its create in flight
+        self._call: Any = None
+        self._create_timer: asyncio.TimerHandle | None = None
+        self._stalled = False
 
     def watch(
         self,
@@ -273,6 +283,28 @@ class WatchHub:
         watch = self._to_create.popleft()
         self._in_flight = watch
         self._send(watch.create_request())
+        self._arm_create_timer(watch)
+
+    def _arm_create_timer(self, watch: Watch) -> None:
+        """A create the member leaves unanswered for the request timeout gives
+        the stream up: the hub resumes every watch elsewhere (or on a new
+        stream to the same member) instead of waiting on it for ever."""
+        self._disarm_create_timer()
+        call = self._call
+
+        def unanswered() -> None:
+            self._create_timer = None
+            if self._in_flight is watch and self._call is call and call is not None:
+                self._stalled = True
+                call.cancel()
+
+        timeout = self._conn.config.request_timeout
+        self._create_timer = asyncio.get_running_loop().call_later(timeout, unanswered)
+
+    def _disarm_create_timer(self) -> None:
+        if self._create_timer is not None:
+            self._create_timer.cancel()
+            self._create_timer = None
 
     async def _requests(
         self, outbox: asyncio.Queue[rpc_pb2.WatchRequest | None]
@@ -298,6 +330,7 @@ class WatchHub:
             metadata = (*self._conn.metadata(), ("hasleader", "true"))
             call: Any = stubs.watch.Watch(self._requests(outbox), metadata=metadata)
             self._outbox = outbox
+            self._call = call
             self._by_id.clear()
             self._in_flight = None
             for watch in self._watches:
@@ -315,9 +348,14 @@ class WatchHub:
             except asyncio.CancelledError:
                 if self._closed or _cancelling():
                     raise
-                # grpc cancelled the call itself (read() raises CancelledError
-                # for a call cancelled locally): the stream is gone, not the hub
-                self._lost(index, _Reconnect("watch call cancelled"))
+                if self._stalled:
+                    self.creates_unanswered += 1
+                    timeout = self._conn.config.request_timeout
+                    self._lost(index, _Unanswered(f"a watch create unanswered for {timeout}s"))
+                else:
+                    # grpc cancelled the call itself (read() raises CancelledError
+                    # for a call cancelled locally): the stream is gone, not the hub
+                    self._lost(index, _Reconnect("watch call cancelled"))
             except Exception as exc:  # the hub outlives any one stream
                 if isinstance(exc, grpc.aio.AioRpcError):
                     error = translate(exc)
@@ -325,7 +363,9 @@ class WatchHub:
                         self._fail_all(error)
                 self._lost(index, exc)
             finally:
-                self._outbox = None
+                self._disarm_create_timer()
+                self._stalled = False
+                self._call = self._outbox = None
                 outbox.put_nowait(None)
                 call.cancel()
             avoid = index
@@ -339,6 +379,8 @@ class WatchHub:
         self.streams_lost += 1
         if isinstance(exc, grpc.aio.AioRpcError | _Reconnect):
             logger.info("watch stream lost endpoint=%s error=%s; resuming elsewhere", endpoint, exc)
+        elif isinstance(exc, _Unanswered):
+            logger.warning("watch stream given up endpoint=%s: %s; resuming", endpoint, exc)
         else:
             logger.warning(
                 "watch stream failed endpoint=%s error=%r; resuming elsewhere",
@@ -357,6 +399,7 @@ class WatchHub:
         if pb.created:
             watch = self._in_flight
             self._in_flight = None
+            self._disarm_create_timer()
             if watch is None or watch not in self._watches:
                 if not pb.canceled:
                     self._send(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 
 from kvstore.client import Client, Event, EventType, Watch, WatchFilter
-from kvstore.pb import rpc_pb2
+from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from tests.support.procs import ServerProcess
 from tests.support.progress import next_is_progress
 
@@ -152,3 +154,37 @@ async def test_watches_outlive_a_stream_that_fails_unforeseen(
     async with client.watch(ns + b"later") as later:
         third = await client.put(ns + b"later", b"3")
         assert [e.revision for e in await take(later, 1)] == [third.revision]
+
+
+class _Mute(rpc_pb2_grpc.WatchServicer):  # type: ignore[misc]
+    """A member whose watch streams take every request and answer none."""
+
+    async def Watch(
+        self, request_iterator: AsyncIterator[rpc_pb2.WatchRequest], context: object
+    ) -> AsyncIterator[rpc_pb2.WatchResponse]:
+        async for _ in request_iterator:
+            pass
+        if False:  # an async generator that yields nothing
+            yield rpc_pb2.WatchResponse()
+
+
+async def test_a_watch_create_left_unanswered_gives_the_stream_up(
+    server: ServerProcess, client: Client, ns: bytes
+) -> None:
+    """The hub used to wait for ever on a create its member never answered
+    (and every watch after it); now, after the request timeout, it resumes
+    the stream on another endpoint."""
+    mute = grpc.aio.server()
+    rpc_pb2_grpc.add_WatchServicer_to_server(_Mute(), mute)
+    port = mute.add_insecure_port("127.0.0.1:0")
+    await mute.start()
+    try:
+        async with Client([f"127.0.0.1:{port}", server.endpoint], request_timeout=1.0) as both:
+            key = ns + b"k"
+            async with both.watch(key) as w:
+                put = await client.put(key, b"v")
+                events = await take(w, 1)
+            assert [e.revision for e in events] == [put.revision]
+            assert both._hub.creates_unanswered == 1
+    finally:
+        await mute.stop(None)
