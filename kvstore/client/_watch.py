@@ -24,6 +24,9 @@ Design (why it is built so):
   One that is not answered before the stream breaks (or is asked while there is
   none) is asked again on the next stream once its watches are re-created: a
   caller waiting for it would otherwise wait forever on a quiet key.
+* A create unanswered for the request timeout gives the stream up (a create
+  queued behind it would wait as long), and so does a stream that ends in any
+  way the hub did not foresee: both are resumed as a broken stream, with a warning.
 """
 
 from __future__ import annotations
