@@ -63,11 +63,17 @@ def _is_switch(action: argparse.Action) -> bool:
     return isinstance(action, argparse._StoreTrueAction)
 
 
+class _NotAChoice(ValueError):
+    """A value that parses but is not one of the flag's choices."""
+
+
 def _check(action: argparse.Action, value: str) -> None:
-    """Raise ValueError (or ArgumentTypeError) if ``action`` refuses ``value``."""
+    """Raise ValueError (or ArgumentTypeError) if ``action`` refuses ``value``:
+    ``_NotAChoice`` if it parses but is not one of the choices."""
     parsed = action.type(value) if callable(action.type) else value
     if action.choices is not None and parsed not in action.choices:
-        raise ValueError(value)
+        choices = ", ".join(str(c) for c in action.choices)
+        raise _NotAChoice(f"choose from {choices}")
 
 
 def with_environment(
@@ -210,12 +216,11 @@ def _flag(
     else:
         text = str(value)
     try:
-        parsed = action.type(text) if callable(action.type) else text
+        _check(action, text)
+    except _NotAChoice as exc:
+        raise UsageError(f"invalid value {text!r} for {key} ({exc})") from exc
     except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
         if action.type is int and not isinstance(value, int):
             raise _mismatch(key, value, "int") from exc
         raise UsageError(f"invalid value {text!r} for {key}: {exc}") from exc
-    if action.choices is not None and parsed not in action.choices:
-        choices = ", ".join(str(c) for c in action.choices)
-        raise UsageError(f"invalid value {text!r} for {key} (choose from {choices})")
     return [f"{option}={text}"]
