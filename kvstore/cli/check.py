@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import random
 import statistics
 import sys
@@ -25,7 +26,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kvstore.cli.main import BadFeature, Duration, InvalidInput, session
+from kvstore.cli.main import BadFeature, CliError, Duration, InvalidInput, session
+from kvstore.cli.running import until_done
 from kvstore.client import Client, ClientError
 
 if TYPE_CHECKING:
@@ -40,6 +42,12 @@ DURATION = 60.0
 MIN_RATE_SHARE = 0.9
 MAX_SLOWEST = 0.5
 MAX_STDDEV = 0.1
+
+
+class Interrupted(CliError):
+    """Stopped by Ctrl-C or SIGTERM (the exit status of a shell's interrupted command)."""
+
+    exit_code = 130
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,8 @@ class Run:
     latencies: list[float] = field(default_factory=list)
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     seconds: float = 0.0
+    #: stopped by Ctrl-C or SIGTERM before its time
+    interrupted: bool = False
 
 
 def _key(prefix: bytes, rng: random.Random) -> bytes:
@@ -78,10 +88,15 @@ def _key(prefix: bytes, rng: random.Random) -> bytes:
 
 
 async def _write(
-    client: Client, prefix: bytes, load: Load, seconds: float, tick: Callable[[float], None]
+    client: Client,
+    prefix: bytes,
+    load: Load,
+    seconds: float,
+    tick: Callable[[float], None],
+    stop: asyncio.Event,
 ) -> Run:
     """``load.clients`` writers sharing one schedule of ``load.rate`` writes a
-    second, for ``seconds``."""
+    second, for ``seconds`` or until ``stop`` is set."""
     run = Run()
     rng = random.Random()
     start = time.monotonic()
@@ -91,9 +106,11 @@ async def _write(
     async def writer() -> None:
         while True:
             due = start + next(slots) / load.rate
-            if due >= deadline or time.monotonic() >= deadline:
+            if due >= deadline or time.monotonic() >= deadline or stop.is_set():
                 return  # (a writer behind its schedule stops at the deadline too)
             await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if stop.is_set():
+                return
             sent = time.monotonic()
             try:
                 await client.put(_key(prefix, rng), VALUE)
@@ -112,7 +129,10 @@ async def _write(
         await asyncio.gather(*(writer() for _ in range(load.clients)))
     finally:
         ticking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticking
     run.seconds = time.monotonic() - start
+    run.interrupted = stop.is_set()
     return run
 
 
@@ -175,10 +195,14 @@ def perf(load: str, prefix: str, auto_compact: bool, auto_defrag: bool, duration
         )
     progress = _Bar(duration)
     try:
-        run = client.run(_write(client.client, key, model, duration, progress.tick))
+        run = until_done(
+            lambda stop: _write(client.client, key, model, duration, progress.tick, stop)
+        )
     finally:
         progress.close()
     client.delete_prefix(key)
+    if run.interrupted:
+        raise Interrupted(f"check perf interrupted; the keys under {prefix} were deleted")
     if auto_compact:
         client.compact(client.status().header.revision, physical=True)
     if auto_defrag:

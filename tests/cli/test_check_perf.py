@@ -6,14 +6,17 @@ bounds are tested on given latencies (speed itself is never asserted)."""
 from __future__ import annotations
 
 import re
+import signal
 
 import pytest
 
 from kvstore.cli.check import LOADS, Run, verdict
 from kvstore.client import SyncClient
 from tests.cli.conftest import Kvctl, invoke
+from tests.cli.test_watch_lease import kvctl_process
+from tests.client.helpers import reap
 from tests.support.etcdctl import Etcdctl
-from tests.support.procs import ServerProcess
+from tests.support.procs import ServerProcess, wait_until
 
 REPORT = [
     r"(PASS: Throughput is|FAIL: Throughput too low:) \d+ writes/s",
@@ -101,3 +104,19 @@ def test_errors_fail_the_check_and_are_listed() -> None:
     lines, ok = verdict(run, LOADS["s"])
     assert not ok
     assert lines[:2] == ["FAIL: too many errors", "FAIL: ERROR(etcdserver: request timed out) -> 2"]
+
+
+def test_ctrl_c_stops_the_check_and_deletes_its_keys(server: ServerProcess, ns: str) -> None:
+    """etcdctl 3.4 dies on Ctrl-C and leaves its keys behind; kvctl stops
+    writing, deletes them and exits 130."""
+    proc = kvctl_process(server.endpoint, "check", "perf", "--prefix", ns)
+    try:
+        with SyncClient([server.endpoint]) as client:
+            wait_until(lambda: client.get_prefix(ns, count_only=True).count > 0, timeout=20)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+            assert proc.returncode == 130, err
+            assert f"check perf interrupted; the keys under {ns} were deleted" in err
+            assert client.get_prefix(ns, count_only=True).count == 0
+    finally:
+        reap(proc)  # type: ignore[arg-type]
