@@ -138,6 +138,17 @@ class AutoCompaction:
 
 
 @dataclass(frozen=True)
+class GrpcKeepalive:
+    """etcd's --grpc-keepalive-* (seconds): how often clients may ping, how
+    often the server pings an idle connection, and how long it waits for the
+    answer before closing it. The defaults are etcd's (and grpc's)."""
+
+    min_time: float = 5.0
+    interval: float = 7200.0
+    timeout: float = 20.0
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     name: str
     storage: StorageConfig
@@ -159,6 +170,7 @@ class ServerConfig:
     max_request_bytes: int = MAX_REQUEST_BYTES
     #: compares, or operations in a txn branch, allowed (etcd's --max-txn-ops)
     max_txn_ops: int = MAX_TXN_OPS
+    grpc_keepalive: GrpcKeepalive = field(default_factory=GrpcKeepalive)
     auto_compaction: AutoCompaction = field(default_factory=AutoCompaction)
     #: Seconds the server waits for in-flight calls on shutdown.
     shutdown_grace: float = 2.0

@@ -26,6 +26,7 @@ from kvstore.config import (
     AuthConfig,
     AutoCompaction,
     ClusterConfig,
+    GrpcKeepalive,
     JwtConfig,
     LeaseConfig,
     PeerConfig,
@@ -252,6 +253,24 @@ def parser() -> argparse.ArgumentParser:
         help="history kept by auto-compaction, 0 for none (e.g. 1 = 1h, 30m, or 1000 revisions)",
     )
     p.add_argument("--experimental-watch-progress-notify-interval", type=duration, default=600.0)
+    p.add_argument(
+        "--grpc-keepalive-min-time",
+        type=duration,
+        default=5.0,
+        help="how often clients may ping (kvstore answers faster pings too; etcd sends GOAWAY)",
+    )
+    p.add_argument(
+        "--grpc-keepalive-interval",
+        type=duration,
+        default=7200.0,
+        help="the server pings a client connection idle this long",
+    )
+    p.add_argument(
+        "--grpc-keepalive-timeout",
+        type=duration,
+        default=20.0,
+        help="and closes it if the ping is not answered in this long",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"])
     p.add_argument("--log-format", default="json", choices=["json", "text"])
     p.add_argument(
@@ -474,6 +493,9 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         ),
         max_request_bytes=args.max_request_bytes,
         max_txn_ops=args.max_txn_ops,
+        grpc_keepalive=GrpcKeepalive(
+            args.grpc_keepalive_min_time, args.grpc_keepalive_interval, args.grpc_keepalive_timeout
+        ),
         auto_compaction=auto_compaction(args.auto_compaction_mode, args.auto_compaction_retention),
         request_timeout=args.request_timeout,
         client_tls=client_tls,

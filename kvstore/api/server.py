@@ -40,7 +40,7 @@ from kvstore.api.registry import Handler, WrappingServer
 from kvstore.api.watch import WatchService
 from kvstore.auth.jwt_tokens import JwtTokens
 from kvstore.auth.tokens import TokenKeeper
-from kvstore.config import GRPC_OVERHEAD_BYTES, ServerConfig, TLSConfig
+from kvstore.config import GRPC_OVERHEAD_BYTES, GrpcKeepalive, ServerConfig, TLSConfig
 from kvstore.errors import KvError, MemberRemovedError
 from kvstore.lease.lessor import Lessor
 from kvstore.pb import command_pb2, rpc_pb2, rpc_pb2_grpc
@@ -80,16 +80,23 @@ def _listen(server: grpc.aio.Server, url: str, creds: grpc.ServerCredentials | N
         raise OSError(f"cannot listen for clients on {address} (in use or not local)") from exc
 
 
-def server_options(max_request_bytes: int) -> list[tuple[str, int]]:
+def server_options(
+    max_request_bytes: int, keepalive: GrpcKeepalive | None = None
+) -> list[tuple[str, int]]:
     """The gRPC server's channel options (also used by the bench's floor server)."""
+    keepalive = GrpcKeepalive() if keepalive is None else keepalive
     return [
         ("grpc.max_receive_message_length", max_request_bytes + GRPC_OVERHEAD_BYTES),
         ("grpc.max_send_message_length", 2**31 - 1),
         ("grpc.so_reuseport", 0),
         # clients ping idle streams (watches); allow it as etcd does
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+        ("grpc.http2.min_ping_interval_without_data_ms", int(keepalive.min_time * 1000)),
         ("grpc.http2.max_ping_strikes", 0),
+        # the server pings a connection idle this long, and closes it unanswered
+        ("grpc.keepalive_time_ms", int(keepalive.interval * 1000)),
+        ("grpc.keepalive_timeout_ms", int(keepalive.timeout * 1000)),
+        ("grpc.http2.ping_timeout_ms", int(keepalive.timeout * 1000)),
     ]
 
 
@@ -190,7 +197,9 @@ class KvServer:
             guard,
             CallCounts(timed=cfg.metrics == "extensive"),
         )
-        server = self._grpc = grpc.aio.server(options=server_options(cfg.max_request_bytes))
+        server = self._grpc = grpc.aio.server(
+            options=server_options(cfg.max_request_bytes, cfg.grpc_keepalive)
+        )
 
         election = cfg.cluster.election_timeout_min if cfg.cluster is not None else 1.0
         leaders = self._leaders = LeaderWatch(lambda: proposer.status().leader_id != 0, election)
