@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import process_for
 from tests.support.etcdctl import Etcdctl
 from tests.support.kvcluster import etcdctl, kv_cluster
-from tests.support.procs import running, wait_until
+from tests.support.procs import member_argv, run_to_end, running, wait_until
 
 COMPACTED = "required revision has been compacted"
 
@@ -58,13 +57,7 @@ def test_the_leaders_compaction_reaches_every_member(tmp_path: Path) -> None:
 
 
 def _flag_error(*flags: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kvstore", *flags],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return run_to_end([*member_argv("kvstore"), *flags])
 
 
 def test_bad_auto_compaction_flags_are_usage_errors_as_in_etcd(tmp_path: Path) -> None:

@@ -5,27 +5,15 @@ words; the TLS flags come from its ``client-transport-security`` section."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.security.support import Certs, Ctl, TLSServer
 from tests.support.etcdctl import Etcdctl
-from tests.support.procs import ServerProcess, etcd_binary, free_port, running
+from tests.support.procs import ServerProcess, free_port, member_argv, run_to_end, running
 
 SYSTEMS = ["etcd", "kvstore"]
-
-
-def _binary(system: str) -> list[str]:
-    if system == "etcd":
-        binary = etcd_binary()
-        if binary is None:
-            pytest.fail("Debian's etcd-server is not installed (tests/run.sh installs it)")
-        return [binary]
-    return [sys.executable, "-m", "kvstore"]
 
 
 def _member_yaml(name: str, data_dir: Path, client: str, peer: str) -> str:
@@ -57,7 +45,7 @@ def test_a_member_configured_by_file_ignores_other_flags(
     config = tmp_path / "member.yml"
     config.write_text(_member_yaml("fromfile", data_dir, client, f"http://127.0.0.1:{peer_port}"))
     ignored = tmp_path / "from-flag"
-    argv = [*_binary(system), "--name", "fromflag", "--data-dir", str(ignored)]
+    argv = [*member_argv(system), "--name", "fromflag", "--data-dir", str(ignored)]
     env = {"ETCD_SNAPSHOT_COUNT": "not a number"}  # ignored too, or it would refuse
     if how == "flag":
         argv += ["--config-file", str(config)]
@@ -78,15 +66,7 @@ def test_a_member_configured_by_file_ignores_other_flags(
 
 
 def _refusal(system: str, tmp: Path, config: Path) -> str:
-    proc = subprocess.run(
-        [*_binary(system), "--config-file", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=tmp,
-        env=dict(os.environ),
-        check=False,
-    )
+    proc = run_to_end([*member_argv(system), "--config-file", str(config)], cwd=tmp)
     assert proc.returncode != 0, proc
     return proc.stdout + proc.stderr
 
@@ -130,7 +110,7 @@ def test_client_tls_from_the_files_transport_security_section(tmp_path: Path) ->
         f"  trusted-ca-file: {certs.path('ca.crt')}\n"
         "  client-cert-auth: true\n"
     )
-    argv = [sys.executable, "-m", "kvstore", "--config-file", str(config)]
+    argv = [*member_argv("kvstore"), "--config-file", str(config)]
     server = TLSServer("kvstore", "tls", data_dir, port, argv, tmp_path / "log", certs=certs)
     with running(server):
         Ctl(url, certs=certs).ok("put", "k", "v")

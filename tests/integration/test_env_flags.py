@@ -5,15 +5,12 @@ Debian's etcd); a variable that names no flag is logged and ignored."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.etcdctl import Etcdctl
-from tests.support.procs import ServerProcess, etcd_binary, free_port, running
+from tests.support.procs import ServerProcess, free_port, member_argv, run_to_end, running
 
 CONFLICT = (
     'conflicting environment variable "ETCD_NAME" is shadowed by corresponding '
@@ -22,27 +19,18 @@ CONFLICT = (
 INVALID = 'invalid value "abc" for ETCD_SNAPSHOT_COUNT: parse error'
 
 
-def _start(binary: list[str], tmp: Path, env: dict[str, str], *flags: str) -> str:
-    """What ``binary`` says when it refuses to start (stdout and stderr)."""
-    proc = subprocess.run(
-        [*binary, *flags],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=tmp,
-        env={**os.environ, **env},
-        check=False,
-    )
+def _start(system: str, tmp: Path, env: dict[str, str], *flags: str) -> str:
+    """What ``system`` says when it refuses to start (stdout and stderr)."""
+    proc = run_to_end([*member_argv(system), *flags], cwd=tmp, env=env)
     assert proc.returncode != 0, proc
     return proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("system", ["etcd", "kvstore"])
 def test_bad_environment_flags_refuse_to_start_as_in_etcd(system: str, tmp_path: Path) -> None:
-    binary = [str(etcd_binary())] if system == "etcd" else [sys.executable, "-m", "kvstore"]
-    said = _start(binary, tmp_path, {"ETCD_NAME": "a"}, "--name", "b")
+    said = _start(system, tmp_path, {"ETCD_NAME": "a"}, "--name", "b")
     assert CONFLICT in said
-    said = _start(binary, tmp_path, {"ETCD_SNAPSHOT_COUNT": "abc"})
+    said = _start(system, tmp_path, {"ETCD_SNAPSHOT_COUNT": "abc"})
     assert INVALID in said
     assert not (tmp_path / "default.etcd").exists() and not (tmp_path / "default.kvstore").exists()
 
@@ -56,7 +44,7 @@ def test_a_member_configured_by_environment_serves(tmp_path: Path) -> None:
         "envmember",
         data_dir,
         port,
-        [sys.executable, "-m", "kvstore"],
+        member_argv("kvstore"),
         tmp_path / "envmember.log",
         extra_env={
             "ETCD_NAME": "envmember",

@@ -6,14 +6,12 @@ the member promises (--wal-dir: where the log is made durable) stay refused."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.etcdctl import Etcdctl
-from tests.support.procs import etcd_process, kvstore_process, running
+from tests.support.procs import etcd_process, kvstore_process, member_argv, run_to_end, running
 
 ETCD_LINE = [
     "--logger=zap",
@@ -47,12 +45,8 @@ def test_an_etcd_command_line_starts_a_member(system: str, tmp_path: Path) -> No
 
 
 def test_a_flag_that_changes_durability_is_still_refused(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "kvstore", "--data-dir", str(tmp_path / "d"), "--wal-dir", "/x"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+    proc = run_to_end(
+        [*member_argv("kvstore"), "--data-dir", str(tmp_path / "d"), "--wal-dir", "/x"]
     )
     assert proc.returncode == 2
     assert "unrecognized arguments: --wal-dir" in proc.stderr

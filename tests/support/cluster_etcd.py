@@ -12,13 +12,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.procs import ServerProcess, etcd_binary, free_port
+from tests.support.procs import ServerProcess, free_port, member_argv
 
 
 def etcd_member_processes(tmp: Path, size: int = 3) -> list[ServerProcess]:
-    binary = etcd_binary()
-    if binary is None:
-        raise RuntimeError("Debian's etcd-server is not installed (apt-get install etcd-server)")
+    binary = member_argv("etcd")[0]
     names = [f"m{i}" for i in range(size)]
     client_ports = [free_port() for _ in names]
     peer_ports = [free_port() for _ in names]

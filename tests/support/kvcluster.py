@@ -27,7 +27,7 @@ import grpc
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from tests.support.netproxy import CONNECTOR, LISTENER, LinkProxy
-from tests.support.procs import REPO_ROOT, ServerProcess, free_port, wait_until
+from tests.support.procs import REPO_ROOT, ServerProcess, free_port, member_argv, wait_until
 
 SECRET = "kvstore-test-secret"
 
@@ -69,7 +69,7 @@ class Cluster:
 
     def argv(self, member: Member, state: str = "new", initial: str | None = None) -> list[str]:
         return [
-            *_python(),
+            *member_argv("kvstore"),
             "--name",
             member.name,
             "--data-dir",
@@ -230,12 +230,6 @@ def _socket_inode(port: int) -> int | None:
             if len(fields) > 9 and fields[1] == local and fields[9] != "0":
                 return int(fields[9])
     return None
-
-
-def _python() -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "kvstore"]
 
 
 @contextlib.contextmanager

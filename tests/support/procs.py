@@ -136,9 +136,7 @@ def kvstore_process(
     port = free_port()
     data_dir = tmp / f"{name}.kvstore"
     argv = [
-        sys.executable,
-        "-m",
-        "kvstore",
+        *member_argv("kvstore"),
         "--name",
         name,
         "--data-dir",
@@ -156,10 +154,34 @@ def etcd_binary() -> str | None:
     return shutil.which("etcd")
 
 
-def etcd_process(tmp: Path, name: str = "default", extra: list[str] | None = None) -> ServerProcess:
+def member_argv(system: str) -> list[str]:
+    """The command that runs a member of ``system``: Debian's etcd, or kvstore."""
+    if system != "etcd":
+        return [sys.executable, "-m", "kvstore"]
     binary = etcd_binary()
     if binary is None:
         raise RuntimeError("Debian's etcd-server is not installed (apt-get install etcd-server)")
+    return [binary]
+
+
+def run_to_end(
+    argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a server command that should end on its own (one that refuses to
+    start), with ``env`` added to this environment; its output and status."""
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def etcd_process(tmp: Path, name: str = "default", extra: list[str] | None = None) -> ServerProcess:
+    binary = member_argv("etcd")[0]
     port, peer = free_port(), free_port()
     data_dir = tmp / f"{name}.etcd"
     argv = [
