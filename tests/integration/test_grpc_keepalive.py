@@ -6,7 +6,6 @@ etcd and on kvstore alike; with the defaults (2 h) it would stay up."""
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -14,7 +13,13 @@ import pytest
 
 from tests.cli.test_watch_lease import kvctl_process
 from tests.client.helpers import reap
-from tests.support.procs import etcd_process, kvstore_process, running, wait_until
+from tests.support.procs import (
+    etcd_process,
+    kvstore_process,
+    running,
+    socket_inodes,
+    wait_until,
+)
 
 KEEPALIVE = ["--grpc-keepalive-interval=1s", "--grpc-keepalive-timeout=1s"]
 ESTABLISHED = "01"
@@ -23,14 +28,7 @@ ESTABLISHED = "01"
 def _connections(pid: int, port: int) -> list[str]:
     """TCP states of ``pid``'s sockets connected to ``port`` (/proc/net/tcp, tcp6:
     grpc's sockets to 127.0.0.1 may be IPv4-mapped IPv6 ones)."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
+    inodes = socket_inodes(pid)
     states = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:

@@ -27,7 +27,14 @@ import grpc
 
 from kvstore.pb import rpc_pb2, rpc_pb2_grpc
 from tests.support.netproxy import CONNECTOR, LISTENER, LinkProxy
-from tests.support.procs import REPO_ROOT, ServerProcess, free_port, member_argv, wait_until
+from tests.support.procs import (
+    REPO_ROOT,
+    ServerProcess,
+    free_port,
+    member_argv,
+    socket_inodes,
+    wait_until,
+)
 
 SECRET = "kvstore-test-secret"
 
@@ -158,17 +165,10 @@ class Cluster:
         inode = _socket_inode(port)
         if inode is None:
             return None
-        target = f"socket:[{inode}]"
         for member in list(self.members):
             proc = member.server.proc
-            if proc is None:
-                continue
-            fd_dir = Path(f"/proc/{proc.pid}/fd")
-            with contextlib.suppress(OSError):
-                for fd in fd_dir.iterdir():
-                    with contextlib.suppress(OSError):
-                        if os.readlink(fd) == target:
-                            return member.name
+            if proc is not None and str(inode) in socket_inodes(proc.pid):
+                return member.name
         return None
 
     def cut(self, a: Member, b: Member) -> None:

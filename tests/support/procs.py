@@ -150,6 +150,19 @@ def kvstore_process(
     return ServerProcess("kvstore", name, data_dir, port, argv, tmp / f"{name}.kvstore.log")
 
 
+def socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` has open (from /proc/PID/fd);
+    empty if it is gone."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
 def etcd_binary() -> str | None:
     return shutil.which("etcd")
 
