@@ -130,9 +130,10 @@ class Membership:
         if not self._strict():
             return
         voters = self._voters()
+        started = _started(voters)
         # (one started voter may take a second: etcd's case of restoring a cluster)
-        if not learner and not (len(voters) == 1 and _started(voters) == 1):
-            _require_started_quorum(len(voters) + 1, _started(voters))
+        if not learner and not (len(voters) == 1 and started == 1):
+            _require_started_quorum(len(voters) + 1, started)
         if await self._unlinked(raft, voters):
             raise UnhealthyClusterError()
 
